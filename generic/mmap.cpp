@@ -1,0 +1,590 @@
+/*
+ * mmap.cpp --
+ *
+ *	The mmap package: the [mmap] command turns an open file channel into a
+ *	new channel (type "mmap") that reads and writes a memory-mapped region
+ *	of that file. Reads stop at the end of the region; writes wrap around
+ *	to its start, so the region works as a fixed-size, always-newest log.
+ *
+ *	The file is organised by concern:
+ *	    1. the region: the state behind one channel and the byte copies;
+ *	    2. the channel driver procs Tcl calls;
+ *	    3. the [mmap] command: parsing, checking the source, mapping;
+ *	    4. package initialisation.
+ *	Everything POSIX lives in unix/mmapUnix.h; this file turns its errno
+ *	results into channel errors and Tcl errors.
+ *
+ * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
+ */
+
+#include <tcl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <new>
+
+#include "mmapUnix.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "1.0"
+#endif
+
+/* Tcl 9 counts sizes in Tcl_Size; Tcl 8.6 has no such type. */
+#ifndef TCL_SIZE_MAX
+typedef int Tcl_Size;
+#endif
+
+namespace {
+
+/*
+ * Every entry point Tcl calls is noexcept, so no exception can ever unwind
+ * into Tcl's C frames. NoThrow<T> is Tcl's typedef T with noexcept added:
+ * declaring each proc through it keeps the signature tied to Tcl's header.
+ */
+template <typename F> struct AddNoexcept;
+template <typename R, typename... Args> struct AddNoexcept<R(Args...)> {
+    using type = R(Args...) noexcept;
+};
+template <typename F> using NoThrow = typename AddNoexcept<F>::type;
+
+/*
+ *----------------------------------------------------------------------
+ * 1. The region
+ *----------------------------------------------------------------------
+ */
+
+struct MmapChannel {
+    mmapunix::Mapping mapping;	/* the region; unmapped on destruction */
+    mmapunix::UniqueFd fd;	/* a private copy of the source's fd */
+    std::size_t position = 0;	/* 0..length; length means end of data */
+    Tcl_Channel channel = nullptr;
+    int direction = 0;		/* TCL_READABLE and/or TCL_WRITABLE */
+    int watchMask = 0;		/* events a fileevent waits for */
+    Tcl_TimerToken timer = nullptr;	/* pending fileevent notification */
+
+    std::size_t Length() const noexcept { return mapping.length(); }
+
+    /*
+     * Copy up to count bytes from the position and advance past them.
+     * Reads never wrap: at the end of the region they return 0 (EOF).
+     */
+    std::size_t ReadBytes(char *dst, std::size_t count) noexcept {
+	const std::size_t n = std::min(count, Length() - position);
+	std::memcpy(dst, mapping.data() + position, n);
+	position += n;
+	return n;
+    }
+
+    /*
+     * Copy count bytes in at the position, wrapping at the end: byte i
+     * lands at (position + i) mod length. Of a write longer than the
+     * region only the newest length bytes can survive, so only those are
+     * copied. The position ends at (position + count) mod length.
+     */
+    void WriteBytes(const char *src, std::size_t count) noexcept {
+	const std::size_t length = Length();
+	std::size_t at = position % length;
+	if (count > length) {
+	    const std::size_t skipped = count - length;
+	    src += skipped;
+	    at = (at + skipped % length) % length;
+	    count = length;
+	}
+	const std::size_t first = std::min(count, length - at);
+	std::memcpy(mapping.data() + at, src, first);
+	std::memcpy(mapping.data(), src + first, count - first);
+	position = (at + count) % length;
+    }
+
+    void StartTimer() noexcept;
+    void StopTimer() noexcept {
+	if (timer != nullptr) {
+	    Tcl_DeleteTimerHandler(timer);
+	    timer = nullptr;
+	}
+    }
+};
+
+/*
+ *----------------------------------------------------------------------
+ * 2. The channel driver
+ *----------------------------------------------------------------------
+ */
+
+NoThrow<Tcl_DriverBlockModeProc> MmapBlockMode;
+NoThrow<Tcl_DriverClose2Proc> MmapClose2;
+NoThrow<Tcl_DriverInputProc> MmapInput;
+NoThrow<Tcl_DriverOutputProc> MmapOutput;
+NoThrow<Tcl_DriverWideSeekProc> MmapWideSeek;
+NoThrow<Tcl_DriverWatchProc> MmapWatch;
+NoThrow<Tcl_DriverThreadActionProc> MmapThreadAction;
+NoThrow<Tcl_TimerProc> MmapTimerFired;
+#if TCL_MAJOR_VERSION < 9
+NoThrow<Tcl_DriverSeekProc> MmapSeek;
+#endif
+
+const Tcl_ChannelType mmapChannelType = {
+    "mmap",			/* Type name. */
+    TCL_CHANNEL_VERSION_5,	/* The only version Tcl 9 accepts. */
+    TCL_CLOSE2PROC,		/* Close proc: close2Proc does it. */
+    MmapInput,			/* Input proc. */
+    MmapOutput,			/* Output proc. */
+#if TCL_MAJOR_VERSION < 9
+    MmapSeek,			/* Seek proc: Tcl 8.6 wants one. */
+#else
+    nullptr,			/* Seek proc: Tcl 9 uses only the wide one. */
+#endif
+    nullptr,			/* Set option proc: only Tcl's options. */
+    nullptr,			/* Get option proc: only Tcl's options. */
+    MmapWatch,			/* Watch proc: fileevent via a timer. */
+    nullptr,			/* Get handle proc: there is no OS handle
+				 * whose I/O would match the region. */
+    MmapClose2,			/* Close2 proc. */
+    MmapBlockMode,		/* Block mode proc. */
+    nullptr,			/* Flush proc: writes are already in place. */
+    nullptr,			/* Handler proc. */
+    MmapWideSeek,		/* Wide seek proc. */
+    MmapThreadAction,		/* Thread action proc: moves the timer. */
+    nullptr,			/* Truncate proc: a region has a fixed size. */
+};
+
+/*
+ * Memory never makes a reader wait, so both modes behave alike; the
+ * channel accepts either so scripts written for sockets or pipes work.
+ */
+int
+MmapBlockMode(void *, int) noexcept
+{
+    return 0;
+}
+
+int
+MmapInput(void *instanceData, char *buf, int toRead, int *) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    if (toRead <= 0) {
+	return 0;
+    }
+    return static_cast<int>(mc->ReadBytes(buf, static_cast<std::size_t>(toRead)));
+}
+
+/*
+ * Every byte is taken: a short count would make Tcl call again (or fail),
+ * and a wrapping region always has room.
+ */
+int
+MmapOutput(void *instanceData, const char *buf, int toWrite, int *) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    if (toWrite <= 0) {
+	return 0;
+    }
+    mc->WriteBytes(buf, static_cast<std::size_t>(toWrite));
+    return toWrite;
+}
+
+/*
+ * Targets outside [0, length] are refused rather than clamped, so a
+ * script's arithmetic error shows. Tcl itself seeks backwards relative to
+ * the current position when it drops read-ahead before a write.
+ */
+Tcl_WideInt
+MmapWideSeek(void *instanceData, Tcl_WideInt offset, int seekMode,
+	int *errorCodePtr) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    const Tcl_WideInt length = static_cast<Tcl_WideInt>(mc->Length());
+    Tcl_WideInt base;
+    switch (seekMode) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = static_cast<Tcl_WideInt>(mc->position); break;
+    case SEEK_END: base = length; break;
+    default: *errorCodePtr = EINVAL; return -1;
+    }
+    /* base is within [0, length], so these comparisons cannot overflow. */
+    if ((offset < 0 && offset < -base) || (offset > 0 && offset > length - base)) {
+	*errorCodePtr = EINVAL;
+	return -1;
+    }
+    mc->position = static_cast<std::size_t>(base + offset);
+    return base + offset;
+}
+
+#if TCL_MAJOR_VERSION < 9
+int
+MmapSeek(void *instanceData, long offset, int seekMode, int *errorCodePtr) noexcept
+{
+    const Tcl_WideInt where =
+	    MmapWideSeek(instanceData, offset, seekMode, errorCodePtr);
+    if (where > INT_MAX) {
+	*errorCodePtr = EOVERFLOW;
+	return -1;
+    }
+    return static_cast<int>(where);
+}
+#endif
+
+/*
+ * A region is always readable (data or EOF) and always writable, so a
+ * fileevent needs no OS notifier: a zero-delay timer reports readiness,
+ * and Tcl asks for it again (through this proc) after each notification
+ * for as long as a handler is registered.
+ */
+void
+MmapWatch(void *instanceData, int mask) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    mc->watchMask = mask & mc->direction;
+    if (mc->watchMask != 0) {
+	mc->StartTimer();
+    } else {
+	mc->StopTimer();
+    }
+}
+
+void
+MmapChannel::StartTimer() noexcept
+{
+    if (timer == nullptr) {
+	timer = Tcl_CreateTimerHandler(0, MmapTimerFired, this);
+    }
+}
+
+void
+MmapTimerFired(void *clientData) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(clientData);
+    mc->timer = nullptr;
+    /* A handler may close the channel: mc must not be touched after this. */
+    Tcl_NotifyChannel(mc->channel, mc->watchMask);
+}
+
+/*
+ * Timers belong to a thread: drop ours when the channel leaves a thread
+ * and start a new one in the thread that receives it.
+ */
+void
+MmapThreadAction(void *instanceData, int action) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    if (action == TCL_CHANNEL_THREAD_REMOVE) {
+	mc->StopTimer();
+    } else if (mc->watchMask != 0) {
+	mc->StartTimer();
+    }
+}
+
+/*
+ * Half-closes make no sense for a region; only a full close (flags 0)
+ * releases it: msync for shared writable mappings, then munmap.
+ */
+int
+MmapClose2(void *instanceData, Tcl_Interp *, int flags) noexcept
+{
+    if ((flags & (TCL_CLOSE_READ | TCL_CLOSE_WRITE)) != 0) {
+	return EINVAL;
+    }
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    mc->StopTimer();
+    const int error = mc->mapping.Close();
+    delete mc;
+    return error;
+}
+
+/*
+ *----------------------------------------------------------------------
+ * 3. The [mmap] command
+ *----------------------------------------------------------------------
+ */
+
+constexpr const char *USAGE = "?-shared? ?-length bytes? ?-offset bytes? channelId";
+
+/* The parsed command line. */
+struct MapRequest {
+    bool shared = false;
+    bool haveLength = false;
+    std::uint64_t length = 0;
+    std::uint64_t offset = 0;
+    Tcl_Obj *channelName = nullptr;
+};
+
+/* Leave message and an -errorcode list made of code in interp. */
+int
+Fail(Tcl_Interp *interp, Tcl_Obj *message,
+	std::initializer_list<const char *> code) noexcept
+{
+    Tcl_Obj *codeList = Tcl_NewObj();
+    for (const char *word : code) {
+	Tcl_ListObjAppendElement(nullptr, codeList, Tcl_NewStringObj(word, -1));
+    }
+    Tcl_SetObjResult(interp, message);
+    Tcl_SetObjErrorCode(interp, codeList);
+    return TCL_ERROR;
+}
+
+/* Decimal text of a 64-bit count, for messages. */
+struct Decimal {
+    char text[24];
+    explicit Decimal(std::uint64_t value) noexcept {
+	std::snprintf(text, sizeof text, "%" PRIu64, value);
+    }
+};
+
+/* Parse the value of a numeric option: a 64-bit non-negative integer. */
+int
+ParseSize(Tcl_Interp *interp, const char *option, Tcl_Obj *value,
+	std::uint64_t &out) noexcept
+{
+    Tcl_WideInt wide;
+    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"bad value \"%s\" for option \"%s\": must be a non-negative integer",
+		Tcl_GetString(value), option), {"MMAP", "OPTION", "VALUE", option});
+    }
+    out = static_cast<std::uint64_t>(wide);
+    return TCL_OK;
+}
+
+int
+ParseArguments(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[],
+	MapRequest &request) noexcept
+{
+    static const char *const options[] = {"-length", "-offset", "-shared", nullptr};
+    enum Option { OPT_LENGTH, OPT_OFFSET, OPT_SHARED };
+
+    if (objc < 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, USAGE);
+	return TCL_ERROR;
+    }
+    const int last = objc - 1;	/* the channelId always comes last */
+    for (int i = 1; i < last; i++) {
+	int index;
+	if (Tcl_GetIndexFromObj(nullptr, objv[i], options, "option", 0,
+		&index) != TCL_OK) {
+	    const char *given = Tcl_GetString(objv[i]);
+	    return Fail(interp, Tcl_ObjPrintf(
+		    "bad option \"%s\": must be -length, -offset, or -shared",
+		    given), {"MMAP", "OPTION", "UNKNOWN", given});
+	}
+	const char *option = options[index];
+	if (index == OPT_SHARED) {
+	    request.shared = true;
+	    continue;
+	}
+	if (i + 1 >= last) {
+	    return Fail(interp, Tcl_ObjPrintf(
+		    "missing value for option \"%s\"", option),
+		    {"MMAP", "OPTION", "NOVALUE", option});
+	}
+	Tcl_Obj *value = objv[++i];
+	if (index == OPT_LENGTH) {
+	    if (ParseSize(interp, option, value, request.length) != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	    if (request.length == 0) {
+		return Fail(interp, Tcl_ObjPrintf(
+			"bad value \"%s\" for option \"%s\": must be at least 1",
+			Tcl_GetString(value), option),
+			{"MMAP", "OPTION", "VALUE", option});
+	    }
+	    request.haveLength = true;
+	} else if (ParseSize(interp, option, value, request.offset) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+    }
+    request.channelName = objv[last];
+    return TCL_OK;
+}
+
+/* The channel at the bottom of a stack of transforms. */
+Tcl_Channel
+BottomChannel(Tcl_Channel channel) noexcept
+{
+    for (Tcl_Channel below = Tcl_GetStackedChannel(channel); below != nullptr;
+	    below = Tcl_GetStackedChannel(channel)) {
+	channel = below;
+    }
+    return channel;
+}
+
+/* Report a failed system call: "cannot map channel "x": <errno text>". */
+int
+FailPosix(Tcl_Interp *interp, const char *name, int error) noexcept
+{
+    Tcl_SetErrno(error);
+    const char *text = Tcl_PosixError(interp);	/* sets POSIX -errorcode */
+    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot map channel \"%s\": %s",
+	    name, text));
+    return TCL_ERROR;
+}
+
+/*
+ * Decide the byte range to map from the file's kind and size, filling in
+ * the default length. Regular files must hold the whole range: touching
+ * a mapped page past the end of a file kills the process with SIGBUS.
+ */
+int
+CheckRange(Tcl_Interp *interp, const char *name,
+	const mmapunix::FileInfo &info, MapRequest &request) noexcept
+{
+    const Decimal offset(request.offset), length(request.length);
+    const Decimal size(info.size);
+    if (info.kind == mmapunix::FileKind::Device) {
+	if (!request.haveLength) {
+	    return Fail(interp, Tcl_ObjPrintf(
+		    "channel \"%s\" is a device with no size: give -length",
+		    name), {"MMAP", "RANGE", "NOLENGTH", name});
+	}
+	if (request.offset > static_cast<std::uint64_t>(INT64_MAX) - request.length) {
+	    return Fail(interp, Tcl_ObjPrintf(
+		    "-offset %s plus -length %s exceeds the largest file offset",
+		    offset.text, length.text), {"MMAP", "RANGE", "OVERFLOW", name});
+	}
+	return TCL_OK;
+    }
+    if (info.size == 0) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"cannot map channel \"%s\": the file is empty", name),
+		{"MMAP", "RANGE", "EMPTY", name});
+    }
+    if (request.offset >= info.size) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"-offset %s is past the end of channel \"%s\" (%s bytes)",
+		offset.text, name, size.text), {"MMAP", "RANGE", "OFFSET", name});
+    }
+    if (!request.haveLength) {
+	request.length = info.size - request.offset;
+    } else if (request.length > info.size - request.offset) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"-offset %s plus -length %s reaches past the end of channel"
+		" \"%s\" (%s bytes)", offset.text, length.text, name, size.text),
+		{"MMAP", "RANGE", "LENGTH", name});
+    }
+    return TCL_OK;
+}
+
+std::atomic<unsigned long> channelCounter{0};
+
+/*
+ * mmap ?-shared? ?-length bytes? ?-offset bytes? channelId
+ *
+ * Checks run from the cheapest to the most expensive, and nothing touches
+ * the file before the mapping exists, so an error leaves it unchanged.
+ */
+int
+MmapObjCmd(void *, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    MapRequest request;
+    if (ParseArguments(interp, objc, objv, request) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    const char *name = Tcl_GetString(request.channelName);
+    int sourceMode;
+    Tcl_Channel source = Tcl_GetChannel(interp, name, &sourceMode);
+    if (source == nullptr) {
+	return TCL_ERROR;
+    }
+    const Tcl_Channel bottom = BottomChannel(source);
+    if (Tcl_GetChannelType(bottom) == &mmapChannelType) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"channel \"%s\" is an mmap channel: map its file instead", name),
+		{"MMAP", "CHANNEL", "MMAP", name});
+    }
+
+    /* Server sockets have neither direction: they are refused below. */
+    if ((sourceMode & (TCL_READABLE | TCL_WRITABLE)) == TCL_WRITABLE) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"channel \"%s\" is write-only: open it with mode r or r+ to map it",
+		name), {"MMAP", "CHANNEL", "WRITEONLY", name});
+    }
+
+    /*
+     * Asking a driver without a get-handle proc for a handle leaves an
+     * error on the channel that its [close] would report later; look first.
+     */
+    void *handle = nullptr;
+    if (Tcl_ChannelGetHandleProc(Tcl_GetChannelType(bottom)) == nullptr
+	    || (Tcl_GetChannelHandle(source, TCL_READABLE, &handle) != TCL_OK
+	    && Tcl_GetChannelHandle(source, TCL_WRITABLE, &handle) != TCL_OK)) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"channel \"%s\" has no file descriptor to map", name),
+		{"MMAP", "CHANNEL", "NOFD", name});
+    }
+    const int sourceFd = static_cast<int>(reinterpret_cast<std::intptr_t>(handle));
+    mmapunix::FileInfo info;
+    if (int error = mmapunix::DescribeFd(sourceFd, info)) {
+	return FailPosix(interp, name, error);
+    }
+    if (info.kind == mmapunix::FileKind::Other) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"channel \"%s\" is not a file: only regular files and character"
+		" devices can be mapped", name), {"MMAP", "CHANNEL", "NOTFILE", name});
+    }
+    if (CheckRange(interp, name, info, request) != TCL_OK) {
+	return TCL_ERROR;
+    }
+
+    const bool writable = (sourceMode & TCL_WRITABLE) != 0;
+    auto *mc = new (std::nothrow) MmapChannel;
+    if (mc == nullptr) {
+	return FailPosix(interp, name, ENOMEM);
+    }
+    int error = mmapunix::DuplicateFd(sourceFd, mc->fd);
+    if (error == 0) {
+	error = mmapunix::Mapping::Create(mc->fd.get(), request.offset,
+		request.length, writable, request.shared, mc->mapping);
+    }
+    if (error != 0) {
+	delete mc;
+	return FailPosix(interp, name, error);
+    }
+
+    char channelName[32];
+    std::snprintf(channelName, sizeof channelName, "mmap%lu",
+	    channelCounter.fetch_add(1) + 1);
+    mc->direction = TCL_READABLE | (writable ? TCL_WRITABLE : 0);
+    mc->channel = Tcl_CreateChannel(&mmapChannelType, channelName, mc,
+	    mc->direction);
+    /*
+     * Blocking stays on (Tcl's default): in non-blocking mode Tcl ends a
+     * [read] at the first short driver read without looking for EOF, so
+     * [eof] would stay 0 after reading everything. Memory never blocks.
+     * No buffering: each puts lands in the region when it returns.
+     */
+    Tcl_SetChannelOption(nullptr, mc->channel, "-buffering", "none");
+    Tcl_RegisterChannel(interp, mc->channel);
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(channelName, -1));
+    return TCL_OK;
+}
+
+} // namespace
+
+/*
+ *----------------------------------------------------------------------
+ * 4. Package initialisation
+ *----------------------------------------------------------------------
+ */
+
+extern "C" DLLEXPORT int
+Mmap_Init(Tcl_Interp *interp) noexcept
+{
+#if TCL_MAJOR_VERSION > 8
+    const char *const required = "9.0";
+#else
+    const char *const required = "8.6";
+#endif
+    if (Tcl_InitStubs(interp, required, 0) == nullptr) {
+	return TCL_ERROR;
+    }
+    if (Tcl_CreateObjCommand(interp, "::mmap", MmapObjCmd, nullptr, nullptr)
+	    == nullptr) {
+	return TCL_ERROR;
+    }
+    return Tcl_PkgProvide(interp, "mmap", PACKAGE_VERSION);
+}
