@@ -35,11 +35,6 @@
 #define PACKAGE_VERSION "1.0"
 #endif
 
-/* Tcl 9 counts sizes in Tcl_Size; Tcl 8.6 has no such type. */
-#ifndef TCL_SIZE_MAX
-typedef int Tcl_Size;
-#endif
-
 namespace {
 
 /*
@@ -159,13 +154,14 @@ const Tcl_ChannelType mmapChannelType = {
  * channel accepts either so scripts written for sockets or pipes work.
  */
 int
-MmapBlockMode(void *, int) noexcept
+MmapBlockMode(void * /*instanceData*/, int /*mode*/) noexcept
 {
     return 0;
 }
 
 int
-MmapInput(void *instanceData, char *buf, int toRead, int *) noexcept
+MmapInput(void *instanceData, char *buf, int toRead,
+	int * /*errorCodePtr*/) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
     if (toRead <= 0) {
@@ -179,7 +175,8 @@ MmapInput(void *instanceData, char *buf, int toRead, int *) noexcept
  * and a wrapping region always has room.
  */
 int
-MmapOutput(void *instanceData, const char *buf, int toWrite, int *) noexcept
+MmapOutput(void *instanceData, const char *buf, int toWrite,
+	int * /*errorCodePtr*/) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
     if (toWrite <= 0) {
@@ -285,7 +282,7 @@ MmapThreadAction(void *instanceData, int action) noexcept
  * releases it: msync for shared writable mappings, then munmap.
  */
 int
-MmapClose2(void *instanceData, Tcl_Interp *, int flags) noexcept
+MmapClose2(void *instanceData, Tcl_Interp * /*interp*/, int flags) noexcept
 {
     if ((flags & (TCL_CLOSE_READ | TCL_CLOSE_WRITE)) != 0) {
 	return EINVAL;
@@ -433,7 +430,8 @@ int
 CheckRange(Tcl_Interp *interp, const char *name,
 	const mmapunix::FileInfo &info, MapRequest &request) noexcept
 {
-    const Decimal offset(request.offset), length(request.length);
+    const Decimal offset(request.offset);
+    const Decimal length(request.length);
     const Decimal size(info.size);
     if (info.kind == mmapunix::FileKind::Device) {
 	if (!request.haveLength) {
@@ -478,7 +476,8 @@ std::atomic<unsigned long> channelCounter{0};
  * the file before the mapping exists, so an error leaves it unchanged.
  */
 int
-MmapObjCmd(void *, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
+MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[]) noexcept
 {
     MapRequest request;
     if (ParseArguments(interp, objc, objv, request) != TCL_OK) {
