@@ -1,0 +1,227 @@
+# helpers.tcl --
+#
+#	Helpers and test constraints shared by the mmap test files
+#	(command.test, channel.test, process.test).  This is not a test file:
+#	tests/all.tcl runs only the files matching *.test.  Each test file
+#	sources it right after loading the package and imports its commands:
+#
+#	    package require tcltest 2
+#	    namespace import ::tcltest::*
+#	    package require mmap
+#	    source [file join [file dirname [file normalize [info script]]] helpers.tcl]
+#	    namespace import ::mmaptest::*
+#
+#	Helpers that only one test file needs stay in that file.  All file
+#	helpers are binary safe: bytes go in and come out unchanged.
+
+package require tcltest 2
+
+# ----------------------------------------------------------------------------
+# Test constraints
+# ----------------------------------------------------------------------------
+
+# /dev/zero can be opened r+ (some tests map it read/write).
+::tcltest::testConstraint devZero \
+    [expr {[file readable /dev/zero] && [file writable /dev/zero]}]
+# TclX gives [fork], [wait] and [kill].
+::tcltest::testConstraint tclx [expr {![catch {package require Tclx}]}]
+# The Thread package ([thread::create], [thread::transfer], ...).
+::tcltest::testConstraint thread [expr {![catch {package require Thread}]}]
+# Linux /proc, to watch mappings and descriptors come and go.
+::tcltest::testConstraint procfs [expr {[file readable /proc/self/maps]
+					&& [file isdirectory /proc/self/fd]}]
+::tcltest::testConstraint zlib [llength [info commands ::zlib]]
+::tcltest::testConstraint tcloo [expr {![catch {package require TclOO}]}]
+# A 5 GiB file mapped whole needs a 64-bit address space.
+::tcltest::testConstraint bits64 [expr {$::tcl_platform(pointerSize) >= 8}]
+
+namespace eval ::mmaptest {
+    namespace export writeBytes tempFile readBytes sparseFile allBytes \
+	mapFile mapFileAsIs waitVar procState killHard runScript
+
+    # How long (ms) [runScript] lets a child tclsh run before killing it.
+    variable childTimeout 5000
+}
+
+# ----------------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------------
+
+# writeBytes path bytes --
+#	Create or replace the file $path so that it holds exactly $bytes.
+proc ::mmaptest::writeBytes {path bytes} {
+    set f [open $path w]
+    fconfigure $f -translation binary
+    puts -nonewline $f $bytes
+    close $f
+    return $path
+}
+
+# tempFile name bytes --
+#	Create (or replace) the file $name in tcltest's temporary directory,
+#	holding exactly $bytes, and return its full normalized path.  The file
+#	is made with [makeFile], so [removeFile] or the end of the test file
+#	([cleanupTests]) removes it even when a test fails to.
+proc ::mmaptest::tempFile {name bytes} {
+    set path [file normalize [::tcltest::makeFile {} $name]]
+    writeBytes $path $bytes
+    return $path
+}
+
+# readBytes path ?offset? ?count? --
+#	The bytes of the file $path from $offset on (default 0): $count of them,
+#	or all up to the end when count is negative or not given.  Read through
+#	an ordinary file channel, so independent of the mmap channel driver.
+proc ::mmaptest::readBytes {path {offset 0} {count -1}} {
+    set f [open $path r]
+    fconfigure $f -translation binary
+    seek $f $offset
+    if {$count < 0} {
+	set bytes [read $f]
+    } else {
+	set bytes [read $f $count]
+    }
+    close $f
+    return $bytes
+}
+
+# sparseFile name size ?offset bytes ...? --
+#	Create the sparse file $name in the temporary directory (as [tempFile])
+#	with a size of $size bytes, all zero except for the given bytes written
+#	at the given offsets; returns its full path.
+proc ::mmaptest::sparseFile {name size args} {
+    set path [tempFile $name ""]
+    set f [open $path w+]
+    fconfigure $f -translation binary
+    chan truncate $f $size
+    foreach {offset bytes} $args {
+	seek $f $offset
+	puts -nonewline $f $bytes
+    }
+    close $f
+    return $path
+}
+
+# allBytes --
+#	Every byte value from 0 to 255, once each, in order.
+proc ::mmaptest::allBytes {} {
+    set codes {}
+    for {set i 0} {$i < 256} {incr i} {
+	lappend codes $i
+    }
+    binary format c* $codes
+}
+
+# ----------------------------------------------------------------------------
+# Mapping
+# ----------------------------------------------------------------------------
+
+# mapFileAsIs path mode ?option ...? --
+#	Open $path (a file or a device such as /dev/zero) with the open mode
+#	$mode, map it with the given [mmap] options, close the source channel
+#	again at once and return the mmap channel, configured as [mmap] made it
+#	(for tests of the defaults, of text and of translations).
+proc ::mmaptest::mapFileAsIs {path mode args} {
+    set src [open $path $mode]
+    try {
+	return [mmap {*}$args $src]
+    } finally {
+	close $src
+    }
+}
+
+# mapFile path mode ?option ...? --
+#	As [mapFileAsIs], with the mmap channel switched to -translation binary
+#	so that bytes come through unchanged.
+proc ::mmaptest::mapFile {path mode args} {
+    set m [mapFileAsIs $path $mode {*}$args]
+    fconfigure $m -translation binary
+    return $m
+}
+
+# ----------------------------------------------------------------------------
+# Events
+# ----------------------------------------------------------------------------
+
+# waitVar var ?ms? --
+#	[vwait] for the global variable $var (give it fully qualified, e.g.
+#	::fe) and return its value.  A timer sets it to "timeout" after $ms
+#	milliseconds, so that a handler that never fires makes the test fail
+#	instead of hanging.
+proc ::mmaptest::waitVar {var {ms 5000}} {
+    set id [after $ms [list set $var timeout]]
+    vwait $var
+    after cancel $id
+    return [set $var]
+}
+
+# ----------------------------------------------------------------------------
+# Child processes
+# ----------------------------------------------------------------------------
+
+# procState pid --
+#	Run state of process $pid from /proc/PID/stat (R, S, Z, ...), or ""
+#	when there is no such process (or no /proc).
+proc ::mmaptest::procState {pid} {
+    if {[catch {open /proc/$pid/stat r} f]} {
+	return ""
+    }
+    set stat [read $f]
+    close $f
+    # The command name in parentheses may contain blanks; the state is the
+    # first field after it.
+    return [lindex [string range $stat [string last ) $stat]+1 end] 0]
+}
+
+# killHard pid --
+#	Send SIGKILL to $pid (with TclX's [kill] when loaded, else kill(1));
+#	no error when it is already gone.
+proc ::mmaptest::killHard {pid} {
+    if {[llength [info commands ::kill]]} {
+	catch {::kill SIGKILL $pid}
+    } else {
+	catch {exec kill -KILL $pid}
+    }
+}
+
+# runScript script ?arg ...? --
+#	Run the Tcl script $script (text) in a child tclsh (tcltest's
+#	[interpreter]) with the given command-line arguments and return all it
+#	wrote to stdout and stderr.  The child is first told where this process
+#	found the mmap package, so it loads the same library even when
+#	TCLLIBPATH is not set.  A child still running after childTimeout ms is
+#	killed and "(killed: timeout)" is appended; an exit with a non-zero
+#	status or by a signal appends "(close: <message>)".
+proc ::mmaptest::runScript {script args} {
+    variable childTimeout
+    set version [package present mmap]
+    set prelude [list package ifneeded mmap $version \
+		     [package ifneeded mmap $version]]
+    set file [::tcltest::makeFile $prelude\n$script mmaptest-child.tcl]
+    try {
+	set chan [open |[list [::tcltest::interpreter] $file {*}$args 2>@1] r]
+	fconfigure $chan -blocking 0
+	set out {}
+	set deadline [expr {[clock milliseconds] + $childTimeout}]
+	while {![eof $chan] && [clock milliseconds] <= $deadline} {
+	    append out [read $chan]
+	    after 5
+	}
+	set pid [lindex [pid $chan] 0]
+	while {[procState $pid] ni {Z X {}}
+		&& [clock milliseconds] <= $deadline} {
+	    after 5
+	}
+	if {[procState $pid] ni {Z X {}}} {
+	    killHard $pid
+	    append out "(killed: timeout)"
+	}
+	fconfigure $chan -blocking 1
+	if {[catch {close $chan} msg]} {
+	    append out "(close: $msg)"
+	}
+	return $out
+    } finally {
+	::tcltest::removeFile mmaptest-child.tcl
+    }
+}
