@@ -441,7 +441,7 @@ CheckRange(Tcl_Interp *interp, const char *name,
 	}
 	if (request.offset > static_cast<std::uint64_t>(INT64_MAX) - request.length) {
 	    return Fail(interp, Tcl_ObjPrintf(
-		    "-offset %s plus -length %s exceeds the largest file offset",
+		    "-offset \"%s\" plus -length \"%s\" exceeds the largest file offset",
 		    offset.text, length.text), {"MMAP", "RANGE", "OVERFLOW", name});
 	}
 	return TCL_OK;
@@ -453,14 +453,14 @@ CheckRange(Tcl_Interp *interp, const char *name,
     }
     if (request.offset >= info.size) {
 	return Fail(interp, Tcl_ObjPrintf(
-		"-offset %s is past the end of channel \"%s\" (%s bytes)",
+		"-offset \"%s\" is past the end of channel \"%s\" (%s bytes)",
 		offset.text, name, size.text), {"MMAP", "RANGE", "OFFSET", name});
     }
     if (!request.haveLength) {
 	request.length = info.size - request.offset;
     } else if (request.length > info.size - request.offset) {
 	return Fail(interp, Tcl_ObjPrintf(
-		"-offset %s plus -length %s reaches past the end of channel"
+		"-offset \"%s\" plus -length \"%s\" reaches past the end of channel"
 		" \"%s\" (%s bytes)", offset.text, length.text, name, size.text),
 		{"MMAP", "RANGE", "LENGTH", name});
     }
