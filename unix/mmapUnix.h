@@ -104,21 +104,10 @@ inline int DescribeFd(int fd, FileInfo &info) noexcept {
 class Mapping {
 public:
     Mapping() noexcept = default;
-    Mapping(Mapping &&other) noexcept
-	: base_(std::exchange(other.base_, nullptr)),
-	  mappedSize_(std::exchange(other.mappedSize_, 0)),
-	  gap_(std::exchange(other.gap_, 0)),
-	  length_(std::exchange(other.length_, 0)),
-	  writableShared_(std::exchange(other.writableShared_, false)) {}
+    Mapping(Mapping &&other) noexcept { Swap(other); }
     Mapping &operator=(Mapping &&other) noexcept {
-	if (this != &other) {
-	    Release();
-	    base_ = std::exchange(other.base_, nullptr);
-	    mappedSize_ = std::exchange(other.mappedSize_, 0);
-	    gap_ = std::exchange(other.gap_, 0);
-	    length_ = std::exchange(other.length_, 0);
-	    writableShared_ = std::exchange(other.writableShared_, false);
-	}
+	Mapping doomed(std::move(other));	/* releases our old region */
+	Swap(doomed);
 	return *this;
     }
     Mapping(const Mapping &) = delete;
@@ -153,7 +142,6 @@ public:
 	fresh.base_ = base;
 	fresh.mappedSize_ = mappedSize;
 	fresh.gap_ = static_cast<std::size_t>(gap);
-	fresh.length_ = static_cast<std::size_t>(length);
 	fresh.writableShared_ = writable && shared;
 	out = std::move(fresh);
 	return 0;
@@ -162,7 +150,7 @@ public:
     unsigned char *data() const noexcept {
 	return static_cast<unsigned char *>(base_) + gap_;
     }
-    std::size_t length() const noexcept { return length_; }
+    std::size_t length() const noexcept { return mappedSize_ - gap_; }
 
     /*
      * Write dirty pages of a shared writable mapping to the file and wait
@@ -182,12 +170,18 @@ public:
 	    error = errno;
 	}
 	base_ = nullptr;
-	mappedSize_ = gap_ = length_ = 0;
+	mappedSize_ = gap_ = 0;
 	writableShared_ = false;
 	return error;
     }
 
 private:
+    void Swap(Mapping &other) noexcept {
+	std::swap(base_, other.base_);
+	std::swap(mappedSize_, other.mappedSize_);
+	std::swap(gap_, other.gap_);
+	std::swap(writableShared_, other.writableShared_);
+    }
     void Release() noexcept {
 	if (base_ != nullptr) {
 	    ::munmap(base_, mappedSize_);
@@ -198,7 +192,6 @@ private:
     void *base_ = nullptr;
     std::size_t mappedSize_ = 0;	/* bytes handed to munmap */
     std::size_t gap_ = 0;		/* offset % page: hidden head */
-    std::size_t length_ = 0;		/* bytes the channel may use */
     bool writableShared_ = false;	/* only these need msync */
 };
 
