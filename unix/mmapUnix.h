@@ -165,14 +165,9 @@ public:
 
     /* Sync, then unmap. Returns the first errno seen, or 0. */
     int Close() noexcept {
-	int error = Sync();
-	if (base_ != nullptr && ::munmap(base_, mappedSize_) != 0 && error == 0) {
-	    error = errno;
-	}
-	base_ = nullptr;
-	mappedSize_ = gap_ = 0;
-	writableShared_ = false;
-	return error;
+	const int syncError = Sync();
+	const int unmapError = Release();
+	return syncError != 0 ? syncError : unmapError;
     }
 
 private:
@@ -182,11 +177,16 @@ private:
 	std::swap(gap_, other.gap_);
 	std::swap(writableShared_, other.writableShared_);
     }
-    void Release() noexcept {
-	if (base_ != nullptr) {
-	    ::munmap(base_, mappedSize_);
-	    base_ = nullptr;
+    /* Unmap, leaving an empty Mapping. Returns 0 or an errno value. */
+    int Release() noexcept {
+	int error = 0;
+	if (base_ != nullptr && ::munmap(base_, mappedSize_) != 0) {
+	    error = errno;
 	}
+	base_ = nullptr;
+	mappedSize_ = gap_ = 0;
+	writableShared_ = false;
+	return error;
     }
 
     void *base_ = nullptr;
