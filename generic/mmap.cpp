@@ -48,41 +48,134 @@ template <typename R, typename... Args> struct AddNoexcept<R(Args...)> {
 };
 template <typename F> using NoThrow = typename AddNoexcept<F>::type;
 
+/* Decimal text of a 64-bit count, for messages. */
+struct Decimal {
+    char text[24];
+    explicit Decimal(std::uint64_t value) noexcept {
+	std::snprintf(text, sizeof text, "%" PRIu64, value);
+    }
+};
+
+/* A Tcl list made of the given words, for -errorcode values. */
+Tcl_Obj *
+WordList(std::initializer_list<const char *> words) noexcept
+{
+    Tcl_Obj *list = Tcl_NewObj();
+    for (const char *word : words) {
+	Tcl_ListObjAppendElement(nullptr, list, Tcl_NewStringObj(word, -1));
+    }
+    return list;
+}
+
+/* Tcl's -errorcode for an errno value: POSIX ENAME {message}. */
+Tcl_Obj *
+PosixCode(int error) noexcept
+{
+    Tcl_SetErrno(error);
+    return WordList({"POSIX", Tcl_ErrnoId(), Tcl_ErrnoMsg(error)});
+}
+
+/*
+ * Leave message and an -errorcode list made of code in interp; with no
+ * interp (a channel option proc may get none) the message is dropped.
+ */
+int
+Fail(Tcl_Interp *interp, Tcl_Obj *message,
+	std::initializer_list<const char *> code) noexcept
+{
+    if (interp == nullptr) {
+	Tcl_IncrRefCount(message);
+	Tcl_DecrRefCount(message);
+	return TCL_ERROR;
+    }
+    Tcl_SetObjResult(interp, message);
+    Tcl_SetObjErrorCode(interp, WordList(code));
+    return TCL_ERROR;
+}
+
 /*
  *----------------------------------------------------------------------
  * 1. The region
  *----------------------------------------------------------------------
  */
 
+/* What a write does afterwards to make itself durable: the -sync option. */
+enum class SyncMode { None, Async, Sync };
+const char *const syncModeNames[] = {"none", "async", "sync", nullptr};
+
 struct MmapChannel {
     mmapunix::Mapping mapping;	/* the region; unmapped on destruction */
-    mmapunix::UniqueFd fd;	/* a private copy of the source's fd */
+    mmapunix::UniqueFd fd;	/* a private copy of the source's fd, to
+				 * see whether the file shrank */
+    std::uint64_t offset = 0;	/* where the region starts in the file */
+    bool shared = false;	/* MAP_SHARED: writes reach the file */
+    SyncMode sync = SyncMode::None;
     std::size_t position = 0;	/* 0..length; length means end of data */
+    std::size_t dirtyLow = SIZE_MAX;	/* written since the last sync: */
+    std::size_t dirtyHigh = 0;		/* [dirtyLow, dirtyHigh) */
     Tcl_Channel channel = nullptr;
     int direction = 0;		/* TCL_READABLE and/or TCL_WRITABLE */
     int watchMask = 0;		/* events a fileevent waits for */
     Tcl_TimerToken timer = nullptr;	/* pending fileevent notification */
 
+    /* WriteBytes' result when a page had no file behind it. */
+    static constexpr int FAULTED = -1;
+
     std::size_t Length() const noexcept { return mapping.length(); }
+
+    /*
+     * Copy region bytes [at, at+count) out, stopping before the first
+     * page that has no file behind it (a file that shrank loses whole
+     * pages from its end). Returns how many bytes were copied.
+     */
+    std::size_t CopyOut(char *dst, std::size_t at, std::size_t count) const noexcept {
+	const unsigned char *data = mapping.data();
+	while (count > 0) {
+	    const void *fault = mmapunix::GuardedCopy(dst, data + at, count,
+		    data, data + Length());
+	    if (fault == nullptr) {
+		return count;
+	    }
+	    const std::size_t stop = mapping.PageStartOf(
+		    static_cast<const unsigned char *>(fault) - data);
+	    if (stop <= at) {
+		return 0;
+	    }
+	    count = stop - at;	/* retry the part below the missing page */
+	}
+	return 0;
+    }
+    bool CopyIn(std::size_t at, const char *src, std::size_t count) const noexcept {
+	unsigned char *data = mapping.data();
+	return mmapunix::GuardedCopy(data + at, src, count, data,
+		data + Length()) == nullptr;
+    }
 
     /*
      * Copy up to count bytes from the position and advance past them.
      * Reads never wrap: at the end of the region they return 0 (EOF).
+     * A read that reaches a missing page returns the bytes before it;
+     * one that starts there returns FAULTED (position unchanged).
      */
-    std::size_t ReadBytes(char *dst, std::size_t count) noexcept {
+    long ReadBytes(char *dst, std::size_t count) noexcept {
 	const std::size_t n = std::min(count, Length() - position);
-	std::memcpy(dst, mapping.data() + position, n);
-	position += n;
-	return n;
+	const std::size_t got = CopyOut(dst, position, n);
+	if (got == 0 && n > 0) {
+	    return FAULTED;
+	}
+	position += got;
+	return static_cast<long>(got);
     }
 
     /*
      * Copy count bytes in at the position, wrapping at the end: byte i
      * lands at (position + i) mod length. Of a write longer than the
      * region only the newest length bytes can survive, so only those are
-     * copied. The position ends at (position + count) mod length.
+     * copied. The position ends at (position + count) mod length; it does
+     * not move when a copy faults. Returns 0, FAULTED or the errno of a
+     * failed msync (-sync async or sync; the bytes are in place then).
      */
-    void WriteBytes(const char *src, std::size_t count) noexcept {
+    int WriteBytes(const char *src, std::size_t count) noexcept {
 	const std::size_t length = Length();
 	std::size_t at = position % length;
 	if (count > length) {
@@ -92,11 +185,38 @@ struct MmapChannel {
 	    count = length;
 	}
 	const std::size_t first = std::min(count, length - at);
-	std::memcpy(mapping.data() + at, src, first);
-	std::memcpy(mapping.data(), src + first, count - first);
+	const std::size_t second = count - first;
+	if (!CopyIn(at, src, first) || !CopyIn(0, src + first, second)) {
+	    return FAULTED;
+	}
 	position = (at + count) % length;
+	dirtyLow = std::min(dirtyLow, second > 0 ? 0 : at);
+	dirtyHigh = std::max(dirtyHigh, at + first);
+	if (sync == SyncMode::None) {
+	    return 0;
+	}
+	const bool wait = sync == SyncMode::Sync;
+	int error = mapping.SyncRange(at, first, wait);
+	if (error == 0) {
+	    error = mapping.SyncRange(0, second, wait);
+	}
+	return error;
     }
 
+    /* [mmap::sync]: make everything written so far durable, now. */
+    int SyncWritten() noexcept {
+	if (dirtyLow >= dirtyHigh) {
+	    return 0;
+	}
+	const int error = mapping.SyncRange(dirtyLow, dirtyHigh - dirtyLow, true);
+	if (error == 0) {
+	    dirtyLow = SIZE_MAX;
+	    dirtyHigh = 0;
+	}
+	return error;
+    }
+
+    int ReportFault(bool writing) const noexcept;
     void StartTimer() noexcept;
     void StopTimer() noexcept {
 	if (timer != nullptr) {
@@ -105,6 +225,36 @@ struct MmapChannel {
 	}
     }
 };
+
+/*
+ * A copy touched a page with no file behind it. Find out why (a file
+ * that shrank is the usual cause; a write into a hole on a full disk is
+ * the other) and leave a message naming the channel in the channel's
+ * error bypass, where [read], [gets] and [puts] pick it up. Returns the
+ * errno value for the driver proc to report.
+ */
+int
+MmapChannel::ReportFault(bool writing) const noexcept
+{
+    const std::uint64_t needed = offset + Length();
+    mmapunix::FileInfo info;
+    const bool shrank = mmapunix::DescribeFd(fd.get(), info) == 0
+	    && info.kind == mmapunix::FileKind::Regular && info.size < needed;
+    const int error = (writing && !shrank) ? ENOSPC : EIO;
+    const char *verb = writing ? "writing" : "reading";
+    const char *name = Tcl_GetChannelName(channel);
+    Tcl_Obj *message = shrank
+	    ? Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes under"
+		    " the mapping, which needs %s", verb, name,
+		    Decimal(info.size).text, Decimal(needed).text)
+	    : Tcl_ObjPrintf("error %s \"%s\": %s", verb, name, Tcl_ErrnoMsg(error));
+    /* The bypass holds return options, then the message. */
+    Tcl_Obj *report = WordList({"-code", "error", "-level", "0", "-errorcode"});
+    Tcl_ListObjAppendElement(nullptr, report, PosixCode(error));
+    Tcl_ListObjAppendElement(nullptr, report, message);
+    Tcl_SetChannelError(channel, report);
+    return error;
+}
 
 /*
  *----------------------------------------------------------------------
@@ -117,6 +267,8 @@ NoThrow<Tcl_DriverClose2Proc> MmapClose2;
 NoThrow<Tcl_DriverInputProc> MmapInput;
 NoThrow<Tcl_DriverOutputProc> MmapOutput;
 NoThrow<Tcl_DriverWideSeekProc> MmapWideSeek;
+NoThrow<Tcl_DriverSetOptionProc> MmapSetOption;
+NoThrow<Tcl_DriverGetOptionProc> MmapGetOption;
 NoThrow<Tcl_DriverWatchProc> MmapWatch;
 NoThrow<Tcl_DriverThreadActionProc> MmapThreadAction;
 NoThrow<Tcl_TimerProc> MmapTimerFired;
@@ -135,8 +287,9 @@ const Tcl_ChannelType mmapChannelType = {
 #else
     nullptr,			/* Seek proc: Tcl 9 uses only the wide one. */
 #endif
-    nullptr,			/* Set option proc: only Tcl's options. */
-    nullptr,			/* Get option proc: only Tcl's options. */
+    MmapSetOption,		/* Set option proc: -sync. */
+    MmapGetOption,		/* Get option proc: -length -offset
+				 * -shared -sync. */
     MmapWatch,			/* Watch proc: fileevent via a timer. */
     nullptr,			/* Get handle proc: there is no OS handle
 				 * whose I/O would match the region. */
@@ -160,14 +313,18 @@ MmapBlockMode(void * /*instanceData*/, int /*mode*/) noexcept
 }
 
 int
-MmapInput(void *instanceData, char *buf, int toRead,
-	int * /*errorCodePtr*/) noexcept
+MmapInput(void *instanceData, char *buf, int toRead, int *errorCodePtr) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
     if (toRead <= 0) {
 	return 0;
     }
-    return static_cast<int>(mc->ReadBytes(buf, static_cast<std::size_t>(toRead)));
+    const long got = mc->ReadBytes(buf, static_cast<std::size_t>(toRead));
+    if (got == MmapChannel::FAULTED) {
+	*errorCodePtr = mc->ReportFault(false);
+	return -1;
+    }
+    return static_cast<int>(got);
 }
 
 /*
@@ -176,13 +333,17 @@ MmapInput(void *instanceData, char *buf, int toRead,
  */
 int
 MmapOutput(void *instanceData, const char *buf, int toWrite,
-	int * /*errorCodePtr*/) noexcept
+	int *errorCodePtr) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
     if (toWrite <= 0) {
 	return 0;
     }
-    mc->WriteBytes(buf, static_cast<std::size_t>(toWrite));
+    const int error = mc->WriteBytes(buf, static_cast<std::size_t>(toWrite));
+    if (error != 0) {
+	*errorCodePtr = error == MmapChannel::FAULTED ? mc->ReportFault(true) : error;
+	return -1;
+    }
     return toWrite;
 }
 
@@ -226,6 +387,95 @@ MmapSeek(void *instanceData, long offset, int seekMode, int *errorCodePtr) noexc
     return static_cast<int>(where);
 }
 #endif
+
+/*
+ * Channel options. -length, -offset and -shared say how the channel was
+ * made and are read-only; -sync says what a write does to make itself
+ * durable. Names may be abbreviated to any unique prefix, as with Tcl's
+ * own driver options.
+ */
+enum class ChannelOption { Length, Offset, Shared, Sync, Unknown };
+const char *const channelOptionNames[] = {"-length", "-offset", "-shared", "-sync"};
+constexpr const char *CHANNEL_OPTION_LIST = "length offset shared sync";
+
+ChannelOption
+LookupOption(const char *name) noexcept
+{
+    const std::size_t given = std::strlen(name);
+    ChannelOption found = ChannelOption::Unknown;
+    int matches = 0;
+    for (int i = 0; i < 4; i++) {
+	if (given > 1 && std::strncmp(name, channelOptionNames[i], given) == 0) {
+	    if (given == std::strlen(channelOptionNames[i])) {
+		return static_cast<ChannelOption>(i);	/* exact beats prefix */
+	    }
+	    found = static_cast<ChannelOption>(i);
+	    matches++;
+	}
+    }
+    return matches == 1 ? found : ChannelOption::Unknown;
+}
+
+/* Tcl's message listing every option, plus our -errorcode. */
+int
+BadOption(Tcl_Interp *interp, const char *name) noexcept
+{
+    Tcl_BadChannelOption(interp, name, CHANNEL_OPTION_LIST);
+    if (interp != nullptr) {
+	Tcl_SetObjErrorCode(interp, WordList({"MMAP", "OPTION", "UNKNOWN", name}));
+    }
+    return TCL_ERROR;
+}
+
+int
+MmapSetOption(void *instanceData, Tcl_Interp *interp, const char *optionName,
+	const char *newValue) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    const ChannelOption option = LookupOption(optionName);
+    if (option == ChannelOption::Unknown) {
+	return BadOption(interp, optionName);
+    }
+    const char *fullName = channelOptionNames[static_cast<int>(option)];
+    if (option != ChannelOption::Sync) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"cannot set option \"%s\": it is read-only", fullName),
+		{"MMAP", "OPTION", "READONLY", fullName});
+    }
+    for (int i = 0; syncModeNames[i] != nullptr; i++) {
+	if (std::strcmp(newValue, syncModeNames[i]) == 0) {
+	    mc->sync = static_cast<SyncMode>(i);
+	    return TCL_OK;
+	}
+    }
+    return Fail(interp, Tcl_ObjPrintf(
+	    "bad value \"%s\" for option \"-sync\": must be none, async, or sync",
+	    newValue), {"MMAP", "OPTION", "VALUE", "-sync"});
+}
+
+int
+MmapGetOption(void *instanceData, Tcl_Interp *interp, const char *optionName,
+	Tcl_DString *dsPtr) noexcept
+{
+    auto *mc = static_cast<MmapChannel *>(instanceData);
+    const Decimal length(mc->Length());
+    const Decimal offset(mc->offset);
+    const char *const values[] = {length.text, offset.text,
+	    mc->shared ? "1" : "0", syncModeNames[static_cast<int>(mc->sync)]};
+    if (optionName == nullptr) {	/* all of them, as name value pairs */
+	for (int i = 0; i < 4; i++) {
+	    Tcl_DStringAppendElement(dsPtr, channelOptionNames[i]);
+	    Tcl_DStringAppendElement(dsPtr, values[i]);
+	}
+	return TCL_OK;
+    }
+    const ChannelOption option = LookupOption(optionName);
+    if (option == ChannelOption::Unknown) {
+	return BadOption(interp, optionName);
+    }
+    Tcl_DStringAppendElement(dsPtr, values[static_cast<int>(option)]);
+    return TCL_OK;
+}
 
 /*
  * A region is always readable (data or EOF) and always writable, so a
@@ -309,28 +559,6 @@ struct MapRequest {
     std::uint64_t length = 0;
     std::uint64_t offset = 0;
     Tcl_Obj *channelName = nullptr;
-};
-
-/* Leave message and an -errorcode list made of code in interp. */
-int
-Fail(Tcl_Interp *interp, Tcl_Obj *message,
-	std::initializer_list<const char *> code) noexcept
-{
-    Tcl_Obj *codeList = Tcl_NewObj();
-    for (const char *word : code) {
-	Tcl_ListObjAppendElement(nullptr, codeList, Tcl_NewStringObj(word, -1));
-    }
-    Tcl_SetObjResult(interp, message);
-    Tcl_SetObjErrorCode(interp, codeList);
-    return TCL_ERROR;
-}
-
-/* Decimal text of a 64-bit count, for messages. */
-struct Decimal {
-    char text[24];
-    explicit Decimal(std::uint64_t value) noexcept {
-	std::snprintf(text, sizeof text, "%" PRIu64, value);
-    }
 };
 
 /* Parse the value of a numeric option: a 64-bit non-negative integer. */
@@ -547,6 +775,8 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     char channelName[32];
     std::snprintf(channelName, sizeof channelName, "mmap%lu",
 	    channelCounter.fetch_add(1) + 1);
+    mc->offset = request.offset;
+    mc->shared = request.shared;
     mc->direction = TCL_READABLE | (writable ? TCL_WRITABLE : 0);
     mc->channel = Tcl_CreateChannel(&mmapChannelType, channelName, mc,
 	    mc->direction);
@@ -559,6 +789,49 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     Tcl_SetChannelOption(nullptr, mc->channel, "-buffering", "none");
     Tcl_RegisterChannel(interp, mc->channel);
     Tcl_SetObjResult(interp, Tcl_NewStringObj(channelName, -1));
+    return TCL_OK;
+}
+
+/*
+ * mmap::sync channelId
+ *
+ * Make everything written to the region so far durable: Tcl's own buffer
+ * (if the script turned buffering on) is flushed into the region, then
+ * the pages written since the last sync go to the disk with msync
+ * (MS_SYNC). Private and read-only mappings have nothing to write.
+ */
+int
+MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[]) noexcept
+{
+    if (objc != 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, "channelId");
+	return TCL_ERROR;
+    }
+    const char *name = Tcl_GetString(objv[1]);
+    Tcl_Channel channel = Tcl_GetChannel(interp, name, nullptr);
+    if (channel == nullptr) {
+	return TCL_ERROR;
+    }
+    const Tcl_Channel bottom = BottomChannel(channel);
+    if (Tcl_GetChannelType(bottom) != &mmapChannelType) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"channel \"%s\" is not an mmap channel", name),
+		{"MMAP", "CHANNEL", "NOTMMAP", name});
+    }
+    int error = 0;
+    if (Tcl_Flush(channel) != TCL_OK) {
+	error = Tcl_GetErrno();
+    } else {
+	error = static_cast<MmapChannel *>(
+		Tcl_GetChannelInstanceData(bottom))->SyncWritten();
+    }
+    if (error != 0) {
+	Tcl_SetObjErrorCode(interp, PosixCode(error));
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot sync channel \"%s\": %s",
+		name, Tcl_ErrnoMsg(error)));
+	return TCL_ERROR;
+    }
     return TCL_OK;
 }
 
@@ -581,8 +854,18 @@ Mmap_Init(Tcl_Interp *interp) noexcept
     if (Tcl_InitStubs(interp, required, 0) == nullptr) {
 	return TCL_ERROR;
     }
+    /* Copies to and from regions rely on it: see mmapUnix.h. */
+    if (const int error = mmapunix::InstallFaultGuard()) {
+	Tcl_SetObjErrorCode(interp, PosixCode(error));
+	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
+		"cannot install the SIGBUS handler of the mmap package: %s",
+		Tcl_ErrnoMsg(error)));
+	return TCL_ERROR;
+    }
     if (Tcl_CreateObjCommand(interp, "::mmap", MmapObjCmd, nullptr, nullptr)
-	    == nullptr) {
+	    == nullptr
+	    || Tcl_CreateObjCommand(interp, "::mmap::sync", MmapSyncObjCmd,
+		    nullptr, nullptr) == nullptr) {
 	return TCL_ERROR;
     }
     return Tcl_PkgProvide(interp, "mmap", PACKAGE_VERSION);

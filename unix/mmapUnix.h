@@ -13,12 +13,18 @@
 #ifndef MMAP_UNIX_H
 #define MMAP_UNIX_H
 
+#include <atomic>
 #include <cerrno>
+#include <csetjmp>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,6 +101,138 @@ inline int DescribeFd(int fd, FileInfo &info) noexcept {
     return 0;
 }
 
+/* The VM page size; mmap offsets and msync addresses are multiples of it. */
+inline std::size_t PageSize() noexcept {
+    static const long size = ::sysconf(_SC_PAGESIZE);
+    return size > 0 ? static_cast<std::size_t>(size) : 4096;
+}
+
+/*
+ *----------------------------------------------------------------------
+ * The fault guard
+ *
+ * Touching a mapped page that no longer has file behind it (the file
+ * shrank, or a hole in a sparse file cannot get a block on a full disk)
+ * raises SIGBUS, whose default action kills the process. Every copy to or
+ * from a region goes through GuardedCopy: it marks the copy in a
+ * thread-local frame, and the SIGBUS handler jumps back out of a faulting
+ * copy in the same thread, which then reports failure. A SIGBUS that is
+ * not ours (another thread, another address, kill -BUS) is handed to the
+ * handler that was installed before ours, so the process behaves as it
+ * would without us.
+ *----------------------------------------------------------------------
+ */
+
+namespace detail {
+
+struct GuardFrame {
+    sigjmp_buf jump;
+    const unsigned char *low;	/* the guarded region: [low, high) */
+    const unsigned char *high;
+    const void *faultAt;	/* the address that faulted */
+};
+
+/*
+ * Set only around a copy, by the thread doing it; the handler runs in
+ * that same thread (SIGBUS from a fault is delivered to the faulting
+ * thread), so no locking is needed.
+ */
+inline thread_local GuardFrame *activeFrame = nullptr;
+inline struct sigaction previousAction;
+
+inline void HandOn(int signo, siginfo_t *info, void *context) noexcept {
+    const struct sigaction &before = previousAction;
+    if ((before.sa_flags & SA_SIGINFO) != 0) {
+	if (before.sa_sigaction != nullptr) {
+	    before.sa_sigaction(signo, info, context);
+	}
+	return;
+    }
+    if (before.sa_handler == SIG_IGN) {
+	return;
+    }
+    if (before.sa_handler != SIG_DFL) {
+	before.sa_handler(signo);
+	return;
+    }
+    /*
+     * Default action: restore it and let the signal through again. A real
+     * fault repeats when the faulting instruction is retried; a signal
+     * sent by kill(2) is re-raised (it stays pending until we return).
+     */
+    struct sigaction dfl;
+    std::memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(signo, &dfl, nullptr);
+    ::raise(signo);
+}
+
+inline void OnSigbus(int signo, siginfo_t *info, void *context) noexcept {
+    GuardFrame *frame = activeFrame;
+    if (frame != nullptr && info != nullptr && info->si_code > 0) {
+	const auto *at = static_cast<const unsigned char *>(info->si_addr);
+	if (at >= frame->low && at < frame->high) {
+	    activeFrame = nullptr;
+	    frame->faultAt = at;
+	    siglongjmp(frame->jump, 1);
+	}
+    }
+    HandOn(signo, info, context);
+}
+
+inline int Install() noexcept {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_sigaction = OnSigbus;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    return ::sigaction(SIGBUS, &action, &previousAction) == 0 ? 0 : errno;
+}
+
+} // namespace detail
+
+/*
+ * Install the SIGBUS handler, once per process (later calls return the
+ * first call's result). Returns 0 or an errno value.
+ */
+inline int InstallFaultGuard() noexcept {
+    static const int error = detail::Install();
+    return error;
+}
+
+/*
+ * memcpy(dst, src, count), where whichever of them lies in the mapped
+ * region [regionLow, regionHigh) may fault. Returns nullptr when the copy
+ * completed, else the address in the region that hit a page with no file
+ * behind it; then an unknown part of the bytes has been copied (memcpy
+ * need not copy in order).
+ *
+ * sigsetjmp does not save the signal mask (a syscall per copy would
+ * cost more than most copies), so after a jump SIGBUS, which the kernel
+ * blocks while the handler runs, is unblocked here by hand.
+ */
+inline const void *GuardedCopy(void *dst, const void *src, std::size_t count,
+	const void *regionLow, const void *regionHigh) noexcept {
+    detail::GuardFrame frame;
+    frame.low = static_cast<const unsigned char *>(regionLow);
+    frame.high = static_cast<const unsigned char *>(regionHigh);
+    frame.faultAt = nullptr;
+    if (sigsetjmp(frame.jump, 0) != 0) {
+	sigset_t blocked;
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGBUS);
+	::pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
+	return frame.faultAt;
+    }
+    detail::activeFrame = &frame;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    std::memcpy(dst, src, count);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    detail::activeFrame = nullptr;
+    return nullptr;
+}
+
 /*
  * A mapping of [offset, offset+length) of a file. mmap(2) wants a
  * page-aligned file offset, so the mapping starts at the page boundary at
@@ -121,9 +259,7 @@ public:
      */
     static int Create(int fd, std::uint64_t offset, std::uint64_t length,
 	    bool writable, bool shared, Mapping &out) noexcept {
-	const long pageSize = ::sysconf(_SC_PAGESIZE);
-	const std::uint64_t page =
-		pageSize > 0 ? static_cast<std::uint64_t>(pageSize) : 4096;
+	const std::uint64_t page = PageSize();
 	const std::uint64_t gap = offset % page;
 	const std::uint64_t start = offset - gap;
 	if (length == 0 || length > SIZE_MAX - gap
@@ -152,6 +288,13 @@ public:
     }
     std::size_t length() const noexcept { return mappedSize_ - gap_; }
 
+    /* The region offset where the page holding region offset at starts
+     * (0 for the first, partial page of a region that starts mid-page). */
+    std::size_t PageStartOf(std::size_t at) const noexcept {
+	const std::size_t start = (gap_ + at) & ~(PageSize() - 1);
+	return start > gap_ ? start - gap_ : 0;
+    }
+
     /*
      * Write dirty pages of a shared writable mapping to the file and wait
      * for the disk. Private and read-only mappings have nothing to write.
@@ -161,6 +304,21 @@ public:
 	    return 0;
 	}
 	return ::msync(base_, mappedSize_, MS_SYNC) == 0 ? 0 : errno;
+    }
+
+    /*
+     * msync the pages holding region bytes [from, from+count): MS_SYNC
+     * waits for the disk, MS_ASYNC only schedules the write-back. A no-op
+     * for private and read-only mappings.
+     */
+    int SyncRange(std::size_t from, std::size_t count, bool wait) const noexcept {
+	if (base_ == nullptr || !writableShared_ || count == 0) {
+	    return 0;
+	}
+	const std::size_t start = (gap_ + from) & ~(PageSize() - 1);
+	const std::size_t end = gap_ + from + count;
+	return ::msync(static_cast<unsigned char *>(base_) + start, end - start,
+		wait ? MS_SYNC : MS_ASYNC) == 0 ? 0 : errno;
     }
 
     /* Sync, then unmap. Returns the first errno seen, or 0. */
