@@ -186,7 +186,7 @@ struct MmapChannel {
 	}
 	const std::size_t first = std::min(count, length - at);
 	const std::size_t second = count - first;
-	if (!CopyIn(at, src, first) || !CopyIn(0, src + first, second)) {
+	if (!CopyIn(at, src, first) || (second > 0 && !CopyIn(0, src + first, second))) {
 	    return FAULTED;
 	}
 	position = (at + count) % length;
@@ -217,6 +217,19 @@ struct MmapChannel {
     }
 
     int ReportFault(bool writing) const noexcept;
+
+    /*
+     * Drop a fault message nobody picked up: [fcopy] reports faults from
+     * errno alone, and [tell], [seek] or [close] would later find the
+     * message and fail with it.
+     */
+    void DropStaleError() const noexcept {
+	Tcl_Obj *stale = nullptr;
+	Tcl_GetChannelError(channel, &stale);
+	if (stale != nullptr) {
+	    Tcl_DecrRefCount(stale);
+	}
+    }
     void StartTimer() noexcept;
     void StopTimer() noexcept {
 	if (timer != nullptr) {
@@ -357,6 +370,7 @@ MmapWideSeek(void *instanceData, Tcl_WideInt offset, int seekMode,
 	int *errorCodePtr) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
+    mc->DropStaleError();
     const Tcl_WideInt length = static_cast<Tcl_WideInt>(mc->Length());
     Tcl_WideInt base;
     switch (seekMode) {
@@ -462,7 +476,7 @@ MmapGetOption(void *instanceData, Tcl_Interp *interp, const char *optionName,
     const Decimal offset(mc->offset);
     const char *const values[] = {length.text, offset.text,
 	    mc->shared ? "1" : "0", syncModeNames[static_cast<int>(mc->sync)]};
-    if (optionName == nullptr) {	/* all of them, as name value pairs */
+    if (optionName == nullptr || *optionName == '\0') {	/* all, as pairs */
 	for (int i = 0; i < 4; i++) {
 	    Tcl_DStringAppendElement(dsPtr, channelOptionNames[i]);
 	    Tcl_DStringAppendElement(dsPtr, values[i]);
@@ -538,6 +552,7 @@ MmapClose2(void *instanceData, Tcl_Interp * /*interp*/, int flags) noexcept
 	return EINVAL;
     }
     auto *mc = static_cast<MmapChannel *>(instanceData);
+    mc->DropStaleError();
     mc->StopTimer();
     const int error = mc->mapping.Close();
     delete mc;
@@ -820,7 +835,8 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 		{"MMAP", "CHANNEL", "NOTMMAP", name});
     }
     int error = 0;
-    if (Tcl_Flush(channel) != TCL_OK) {
+    if ((Tcl_GetChannelMode(channel) & TCL_WRITABLE) != 0
+	    && Tcl_Flush(channel) != TCL_OK) {
 	error = Tcl_GetErrno();
     } else {
 	error = static_cast<MmapChannel *>(

@@ -209,6 +209,9 @@ AC_DEFUN([TEA_MAKE_LIB], [
 #   matches the Tcl we compiled against, not whatever `tclsh` is first on
 #   PATH.  Look for tclsh<version> in Tcl's bin dir first, then on PATH.
 #   The user can override it: ./configure TCLSH=/path/to/tclsh
+#   The tclsh found is asked for its version: a plain `tclsh` of the other
+#   Tcl major (Tcl 8.6's, for a build against Tcl 9 whose tclsh9.0 is not
+#   installed) would load the other library, or none, in make test.
 #------------------------------------------------------------------------
 AC_DEFUN([TEA_PROG_TCLSH], [
     AC_REQUIRE([TEA_LOAD_TCLCONFIG])
@@ -218,5 +221,12 @@ AC_DEFUN([TEA_PROG_TCLSH], [
     if test -z "$TCLSH"; then
         AC_MSG_WARN([no tclsh$TCL_VERSION found: make test/shell/demo will not work])
         TCLSH=tclsh$TCL_VERSION
+    else
+        AC_MSG_CHECKING([which Tcl version $TCLSH runs])
+        tea_tclsh_version=`echo 'puts [[info tclversion]]' | "$TCLSH" 2>/dev/null`
+        AC_MSG_RESULT([${tea_tclsh_version:-none}])
+        if test "x$tea_tclsh_version" != "x$TCL_VERSION"; then
+            AC_MSG_WARN([$TCLSH is not a Tcl $TCL_VERSION shell: make test/shell/demo will not load this build (give TCLSH=/path/to/tclsh$TCL_VERSION)])
+        fi
     fi
 ])

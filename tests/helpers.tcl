@@ -23,8 +23,13 @@ package require tcltest 2
 # /dev/zero can be opened r+ (some tests map it read/write).
 ::tcltest::testConstraint devZero \
     [expr {[file readable /dev/zero] && [file writable /dev/zero]}]
-# TclX gives [fork], [wait] and [kill].
-::tcltest::testConstraint tclx [expr {![catch {package require Tclx}]}]
+# TclX gives [fork], [wait] and [kill].  Under Tcl 9 a child tclsh tries it
+# first: a TclX built for Tcl 8 (Debian 12 has no other) found on the
+# auto_path crashes the tclsh that loads it.
+::tcltest::testConstraint tclx [expr {
+    !([package vsatisfies [info tclversion] 9-]
+      && [catch {exec [info nameofexecutable] << {package require Tclx}}])
+    && ![catch {package require Tclx}]}]
 # The Thread package ([thread::create], [thread::transfer], ...).
 ::tcltest::testConstraint thread [expr {![catch {package require Thread}]}]
 # Linux /proc, to watch mappings and descriptors come and go.
@@ -37,7 +42,8 @@ package require tcltest 2
 
 namespace eval ::mmaptest {
     namespace export writeBytes tempFile readBytes sparseFile allBytes \
-	mapFile mapFileAsIs waitVar procState killHard runScript
+	mapFile mapFileAsIs tclOptions badOptionMessage posixText waitVar \
+	procState killHard runScript
 
     # How long (ms) [runScript] lets a child tclsh run before killing it.
     variable childTimeout 5000
@@ -137,6 +143,86 @@ proc ::mmaptest::mapFile {path mode args} {
     set m [mapFileAsIs $path $mode {*}$args]
     fconfigure $m -translation binary
     return $m
+}
+
+# ----------------------------------------------------------------------------
+# Texts that Tcl 8.6 and Tcl 9 word differently
+# ----------------------------------------------------------------------------
+
+# Tcl 9 shows Tcl's own channel options a little differently from 8.6: it
+# adds -profile (strict by default); -eofchar has only an input side, so
+# an unset -eofchar is {} on every channel, where 8.6 says {{} {}} for a
+# read/write one; and the encoding "binary" is shown as iso8859-1, the
+# encoding Tcl 9 uses for it.  The two helpers below let a test state the
+# 8.6 form once and compare with what the running Tcl says.
+
+# tclOptions ?option value ...? --
+#	The given list of Tcl's own options and values (as Tcl 8.6 lists
+#	them) turned into what this Tcl's [fconfigure] lists: unchanged under
+#	8.6; under Tcl 9 an -eofchar of {{} {}} becomes {}, -profile strict
+#	follows -eofchar, and -encoding binary becomes iso8859-1.
+proc ::mmaptest::tclOptions {args} {
+    if {![package vsatisfies [info tclversion] 9-]} {
+	return $args
+    }
+    set result {}
+    foreach {option value} $args {
+	switch -- $option {
+	    -eofchar {
+		if {$value eq {{} {}}} {
+		    set value {}
+		}
+		lappend result -eofchar $value -profile strict
+	    }
+	    -encoding {
+		if {$value eq "binary"} {
+		    set value iso8859-1
+		}
+		lappend result -encoding $value
+	    }
+	    default {
+		lappend result $option $value
+	    }
+	}
+    }
+    return $result
+}
+
+# badOptionMessage name --
+#	Tcl's message for the unknown option $name of an mmap channel: Tcl's
+#	own options (this Tcl's), then the mmap driver's.
+proc ::mmaptest::badOptionMessage {name} {
+    set options [dict keys [tclOptions -blocking 1 -buffering 1 \
+	-buffersize 1 -encoding 1 -eofchar 1 -translation 1]]
+    lappend options -length -offset -shared
+    return "bad option \"$name\": should be one of [join $options {, }], or -sync"
+}
+
+# posixText name --
+#	The text this Tcl gives the POSIX error $name (EIO, ENOMEM, ...) in
+#	error messages and as the third word of -errorcode.  Tcl 8.6 has
+#	wordings of its own; Tcl 9 takes the C library's (glibc's, with a
+#	lower-case first letter).  Knows the errors the tests meet; another
+#	name is an error here, to be added to the tables.
+proc ::mmaptest::posixText {name} {
+    set tcl8 {
+	EIO {I/O error}		ENOMEM {not enough memory}
+	EBADF {bad file number}	EOVERFLOW {file too big}
+	EPERM {not owner}	ESPIPE {invalid seek}
+    }
+    set tcl9 {
+	EIO {input/output error}	ENOMEM {cannot allocate memory}
+	EBADF {bad file descriptor}
+	EOVERFLOW {value too large for defined data type}
+	EPERM {operation not permitted}	ESPIPE {illegal seek}
+    }
+    set same {
+	EINVAL {invalid argument}	ENOSPC {no space left on device}
+	ENODEV {no such device}		EACCES {permission denied}
+	ENOENT {no such file or directory}
+    }
+    set texts [expr {[package vsatisfies [info tclversion] 9-] ? $tcl9 : $tcl8}]
+    return [dict get [dict merge $same $texts] $name]
 }
 
 # ----------------------------------------------------------------------------
