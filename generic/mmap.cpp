@@ -546,13 +546,23 @@ MmapThreadAction(void *instanceData, int action) noexcept
  * releases it: msync for shared writable mappings, then munmap.
  */
 int
-MmapClose2(void *instanceData, Tcl_Interp * /*interp*/, int flags) noexcept
+MmapClose2(void *instanceData, Tcl_Interp *interp, int flags) noexcept
 {
     if ((flags & (TCL_CLOSE_READ | TCL_CLOSE_WRITE)) != 0) {
 	return EINVAL;
     }
     auto *mc = static_cast<MmapChannel *>(instanceData);
-    mc->DropStaleError();
+    /*
+     * Tcl moves a fault message nobody picked up into the interp before
+     * calling us; it belongs to an operation that already failed.
+     */
+    if (interp != nullptr) {
+	Tcl_Obj *stale = nullptr;
+	Tcl_GetChannelErrorInterp(interp, &stale);
+	if (stale != nullptr) {
+	    Tcl_DecrRefCount(stale);
+	}
+    }
     mc->StopTimer();
     const int error = mc->mapping.Close();
     delete mc;
