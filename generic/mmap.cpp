@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <new>
 
 #include "mmapUnix.h"
@@ -90,6 +91,16 @@ Fail(Tcl_Interp *interp, Tcl_Obj *message,
     }
     Tcl_SetObjResult(interp, message);
     Tcl_SetObjErrorCode(interp, WordList(code));
+    return TCL_ERROR;
+}
+
+/* Report a failed system call: "<context>: <errno text>", POSIX code. */
+int
+FailPosix(Tcl_Interp *interp, int error, Tcl_Obj *context) noexcept
+{
+    Tcl_SetObjErrorCode(interp, PosixCode(error));
+    Tcl_AppendPrintfToObj(context, ": %s", Tcl_ErrnoMsg(error));
+    Tcl_SetObjResult(interp, context);
     return TCL_ERROR;
 }
 
@@ -220,8 +231,8 @@ struct MmapChannel {
 
     /*
      * Drop a fault message nobody picked up: [fcopy] reports faults from
-     * errno alone, and [tell], [seek] or [close] would later find the
-     * message and fail with it.
+     * errno alone, and [tell] or [seek] would later find the message and
+     * fail with it. ([close] is handled in MmapClose2.)
      */
     void DropStaleError() const noexcept {
 	Tcl_Obj *stale = nullptr;
@@ -410,6 +421,8 @@ MmapSeek(void *instanceData, long offset, int seekMode, int *errorCodePtr) noexc
  */
 enum class ChannelOption { Length, Offset, Shared, Sync, Unknown };
 const char *const channelOptionNames[] = {"-length", "-offset", "-shared", "-sync"};
+constexpr int NUM_CHANNEL_OPTIONS = 4;
+static_assert(std::size(channelOptionNames) == NUM_CHANNEL_OPTIONS);
 constexpr const char *CHANNEL_OPTION_LIST = "length offset shared sync";
 
 ChannelOption
@@ -418,7 +431,7 @@ LookupOption(const char *name) noexcept
     const std::size_t given = std::strlen(name);
     ChannelOption found = ChannelOption::Unknown;
     int matches = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NUM_CHANNEL_OPTIONS; i++) {
 	if (given > 1 && std::strncmp(name, channelOptionNames[i], given) == 0) {
 	    if (given == std::strlen(channelOptionNames[i])) {
 		return static_cast<ChannelOption>(i);	/* exact beats prefix */
@@ -477,7 +490,7 @@ MmapGetOption(void *instanceData, Tcl_Interp *interp, const char *optionName,
     const char *const values[] = {length.text, offset.text,
 	    mc->shared ? "1" : "0", syncModeNames[static_cast<int>(mc->sync)]};
     if (optionName == nullptr || *optionName == '\0') {	/* all, as pairs */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < NUM_CHANNEL_OPTIONS; i++) {
 	    Tcl_DStringAppendElement(dsPtr, channelOptionNames[i]);
 	    Tcl_DStringAppendElement(dsPtr, values[i]);
 	}
@@ -652,28 +665,6 @@ ParseArguments(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[],
     return TCL_OK;
 }
 
-/* The channel at the bottom of a stack of transforms. */
-Tcl_Channel
-BottomChannel(Tcl_Channel channel) noexcept
-{
-    for (Tcl_Channel below = Tcl_GetStackedChannel(channel); below != nullptr;
-	    below = Tcl_GetStackedChannel(channel)) {
-	channel = below;
-    }
-    return channel;
-}
-
-/* Report a failed system call: "cannot map channel "x": <errno text>". */
-int
-FailPosix(Tcl_Interp *interp, const char *name, int error) noexcept
-{
-    Tcl_SetErrno(error);
-    const char *text = Tcl_PosixError(interp);	/* sets POSIX -errorcode */
-    Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot map channel \"%s\": %s",
-	    name, text));
-    return TCL_ERROR;
-}
-
 /*
  * Decide the byte range to map from the file's kind and size, filling in
  * the default length. Regular files must hold the whole range: touching
@@ -742,8 +733,11 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     if (source == nullptr) {
 	return TCL_ERROR;
     }
-    const Tcl_Channel bottom = BottomChannel(source);
-    if (Tcl_GetChannelType(bottom) == &mmapChannelType) {
+    /*
+     * Tcl_GetChannel gives the bottom of a stack of transforms: the
+     * channel whose descriptor holds the file's own bytes.
+     */
+    if (Tcl_GetChannelType(source) == &mmapChannelType) {
 	return Fail(interp, Tcl_ObjPrintf(
 		"channel \"%s\" is an mmap channel: map its file instead", name),
 		{"MMAP", "CHANNEL", "MMAP", name});
@@ -761,7 +755,7 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
      * error on the channel that its [close] would report later; look first.
      */
     void *handle = nullptr;
-    if (Tcl_ChannelGetHandleProc(Tcl_GetChannelType(bottom)) == nullptr
+    if (Tcl_ChannelGetHandleProc(Tcl_GetChannelType(source)) == nullptr
 	    || (Tcl_GetChannelHandle(source, TCL_READABLE, &handle) != TCL_OK
 	    && Tcl_GetChannelHandle(source, TCL_WRITABLE, &handle) != TCL_OK)) {
 	return Fail(interp, Tcl_ObjPrintf(
@@ -771,7 +765,7 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     const int sourceFd = static_cast<int>(reinterpret_cast<std::intptr_t>(handle));
     mmapunix::FileInfo info;
     if (int error = mmapunix::DescribeFd(sourceFd, info)) {
-	return FailPosix(interp, name, error);
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
     }
     if (info.kind == mmapunix::FileKind::Other) {
 	return Fail(interp, Tcl_ObjPrintf(
@@ -785,7 +779,7 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     const bool writable = (sourceMode & TCL_WRITABLE) != 0;
     auto *mc = new (std::nothrow) MmapChannel;
     if (mc == nullptr) {
-	return FailPosix(interp, name, ENOMEM);
+	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
     }
     int error = mmapunix::DuplicateFd(sourceFd, mc->fd);
     if (error == 0) {
@@ -794,7 +788,7 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     }
     if (error != 0) {
 	delete mc;
-	return FailPosix(interp, name, error);
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
     }
 
     char channelName[32];
@@ -838,8 +832,8 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     if (channel == nullptr) {
 	return TCL_ERROR;
     }
-    const Tcl_Channel bottom = BottomChannel(channel);
-    if (Tcl_GetChannelType(bottom) != &mmapChannelType) {
+    /* The bottom of a stack, as Tcl_GetChannel gives it, may be ours. */
+    if (Tcl_GetChannelType(channel) != &mmapChannelType) {
 	return Fail(interp, Tcl_ObjPrintf(
 		"channel \"%s\" is not an mmap channel", name),
 		{"MMAP", "CHANNEL", "NOTMMAP", name});
@@ -850,13 +844,11 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	error = Tcl_GetErrno();
     } else {
 	error = static_cast<MmapChannel *>(
-		Tcl_GetChannelInstanceData(bottom))->SyncWritten();
+		Tcl_GetChannelInstanceData(channel))->SyncWritten();
     }
     if (error != 0) {
-	Tcl_SetObjErrorCode(interp, PosixCode(error));
-	Tcl_SetObjResult(interp, Tcl_ObjPrintf("cannot sync channel \"%s\": %s",
-		name, Tcl_ErrnoMsg(error)));
-	return TCL_ERROR;
+	return FailPosix(interp, error,
+		Tcl_ObjPrintf("cannot sync channel \"%s\"", name));
     }
     return TCL_OK;
 }
@@ -882,11 +874,8 @@ Mmap_Init(Tcl_Interp *interp) noexcept
     }
     /* Copies to and from regions rely on it: see mmapUnix.h. */
     if (const int error = mmapunix::InstallFaultGuard()) {
-	Tcl_SetObjErrorCode(interp, PosixCode(error));
-	Tcl_SetObjResult(interp, Tcl_ObjPrintf(
-		"cannot install the SIGBUS handler of the mmap package: %s",
-		Tcl_ErrnoMsg(error)));
-	return TCL_ERROR;
+	return FailPosix(interp, error, Tcl_NewStringObj(
+		"cannot install the SIGBUS handler of the mmap package", -1));
     }
     if (Tcl_CreateObjCommand(interp, "::mmap", MmapObjCmd, nullptr, nullptr)
 	    == nullptr

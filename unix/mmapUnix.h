@@ -178,7 +178,9 @@ inline void OnSigbus(int signo, siginfo_t *info, void *context) noexcept {
 	    siglongjmp(frame->jump, 1);
 	}
     }
+    const int savedErrno = errno;	/* the interrupted code may need it */
     HandOn(signo, info, context);
+    errno = savedErrno;
 }
 
 inline int Install() noexcept {
