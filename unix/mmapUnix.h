@@ -298,17 +298,6 @@ public:
     }
 
     /*
-     * Write dirty pages of a shared writable mapping to the file and wait
-     * for the disk. Private and read-only mappings have nothing to write.
-     */
-    int Sync() const noexcept {
-	if (base_ == nullptr || !writableShared_) {
-	    return 0;
-	}
-	return ::msync(base_, mappedSize_, MS_SYNC) == 0 ? 0 : errno;
-    }
-
-    /*
      * msync the pages holding region bytes [from, from+count): MS_SYNC
      * waits for the disk, MS_ASYNC only schedules the write-back. A no-op
      * for private and read-only mappings.
@@ -323,9 +312,12 @@ public:
 		wait ? MS_SYNC : MS_ASYNC) == 0 ? 0 : errno;
     }
 
-    /* Sync, then unmap. Returns the first errno seen, or 0. */
+    /*
+     * Write the dirty pages of a shared writable mapping to the file and
+     * wait for the disk, then unmap. Returns the first errno seen, or 0.
+     */
     int Close() noexcept {
-	const int syncError = Sync();
+	const int syncError = SyncRange(0, length(), true);
 	const int unmapError = Release();
 	return syncError != 0 ? syncError : unmapError;
     }
