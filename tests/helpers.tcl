@@ -43,7 +43,7 @@ package require tcltest 2
 namespace eval ::mmaptest {
     namespace export writeBytes tempFile readBytes sparseFile allBytes \
 	mapFile mapFileAsIs tclOptions badOptionMessage posixText waitVar \
-	procState killHard runScript
+	procState signalProcess killHard runScript
 
     # How long (ms) [runScript] lets a child tclsh run before killing it.
     variable childTimeout 5000
@@ -259,15 +259,18 @@ proc ::mmaptest::procState {pid} {
     return [lindex [string range $stat [string last ) $stat]+1 end] 0]
 }
 
+# signalProcess pid signal --
+#	Send $signal (a name without SIG: KILL, BUS, TERM...) to $pid through
+#	the shell's built-in kill, which every POSIX system has: neither TclX
+#	nor /bin/kill is needed. Errors (no such process) are raised.
+proc ::mmaptest::signalProcess {pid signal} {
+    exec /bin/sh -c {kill -s "$1" "$2"} sh $signal $pid
+}
+
 # killHard pid --
-#	Send SIGKILL to $pid (with TclX's [kill] when loaded, else kill(1));
-#	no error when it is already gone.
+#	Send SIGKILL to $pid; no error when it is already gone.
 proc ::mmaptest::killHard {pid} {
-    if {[llength [info commands ::kill]]} {
-	catch {::kill SIGKILL $pid}
-    } else {
-	catch {exec kill -KILL $pid}
-    }
+    catch {signalProcess $pid KILL}
 }
 
 # runScript script ?arg ...? --
