@@ -31,6 +31,7 @@
 #include <new>
 
 #include "mmapUnix.h"
+#include "mmapShared.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "1.0"
