@@ -485,10 +485,17 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
  * result and return code (error, return, break, continue) are the
  * command's. The channel is held open until the lock is released, so a
  * script that closes it cannot unmap the word under us.
+ *
+ * Unlike every other entry point this one is not noexcept, though it
+ * throws nothing: [thread::exit] in the script ends the thread with
+ * pthread_exit, whose forced unwinding must pass through this frame (a
+ * noexcept frame would abort the process). The thread's channels are
+ * gone by then, so nothing is touched on the way: the lock stays with a
+ * thread that no longer exists, and the next locker takes it over.
  */
 int
 MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+	Tcl_Obj *const objv[])
 {
     constexpr const char *usage = "?-recovered varName? channelId offset script";
     Tcl_Obj *recoveredVar = nullptr;
