@@ -296,10 +296,20 @@ ParseWord(Tcl_Interp *interp, Tcl_Obj *value, std::uint64_t &out) noexcept
     return TCL_OK;
 }
 
-Tcl_Obj *
-NewWordObj(std::uint64_t value) noexcept
+/*
+ * Leave a 64-bit integer as the result. An unshared result object is
+ * reused: mmap::incr in a loop then allocates nothing.
+ */
+void
+SetWordResult(Tcl_Interp *interp, std::uint64_t value) noexcept
 {
-    return Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(value));
+    const auto wide = static_cast<Tcl_WideInt>(value);
+    Tcl_Obj *result = Tcl_GetObjResult(interp);
+    if (Tcl_IsShared(result)) {
+	Tcl_SetObjResult(interp, Tcl_NewWideIntObj(wide));
+    } else {
+	Tcl_SetWideIntObj(result, wide);
+    }
 }
 
 /*
@@ -329,7 +339,7 @@ MmapIncrObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     target.mc->NoteWritten(target.at, 8);
-    Tcl_SetObjResult(interp, NewWordObj(result));
+    SetWordResult(interp, result);
     return TCL_OK;
 }
 
@@ -361,7 +371,7 @@ MmapCasObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     target.mc->NoteWritten(target.at, 8);
-    Tcl_SetObjResult(interp, NewWordObj(found));
+    SetWordResult(interp, found);
     return TCL_OK;
 }
 
