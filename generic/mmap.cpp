@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <climits>
 #include <cstdio>
@@ -143,10 +144,13 @@ struct MmapChannel {
     /* WriteBytes' result when a page had no file behind it. */
     static constexpr int FAULTED = -1;
     /*
-     * Copies tried before a fault is reported, while the file is long
-     * enough again (it shrank and grew back between fault and look).
+     * How long a faulting copy is tried again while the file is long
+     * enough again (it shrank and grew back between fault and look). A
+     * time, not a count: a file cut and regrown in a tight loop can
+     * defeat dozens of tries in a row, while a page the disk cannot read
+     * may take long to fail each time.
      */
-    static constexpr int COPY_ATTEMPTS = 8;
+    static constexpr std::chrono::milliseconds RETRY_TIME{20};
 
     std::size_t Length() const noexcept { return mapping.length(); }
 
@@ -185,15 +189,19 @@ struct MmapChannel {
 	return lookError == 0 && lookSize >= offset + Length();
     }
     /* Run copy (which says whether it succeeded) again while it faults
-     * and the file is long enough again, up to COPY_ATTEMPTS times. */
+     * and the file is long enough again, for up to RETRY_TIME. */
     template <typename Copy>
     bool Retrying(Copy copy) noexcept {
-	for (int attempt = 1; !copy(); attempt++) {
-	    if (attempt == COPY_ATTEMPTS || !FileCoversRegion()) {
-		return false;
+	if (copy()) {
+	    return true;
+	}
+	const auto giveUp = std::chrono::steady_clock::now() + RETRY_TIME;
+	while (FileCoversRegion() && std::chrono::steady_clock::now() < giveUp) {
+	    if (copy()) {
+		return true;
 	    }
 	}
-	return true;
+	return false;
     }
 
     /*
