@@ -124,7 +124,8 @@ struct MmapChannel {
     std::size_t position = 0;	/* 0..length; length means end of data */
     std::size_t readSinceSeek = 0;	/* 0..length: see ReadBytes */
     int lookError = 0;		/* the last look at the file after a fault: */
-    std::uint64_t lookSize = 0;	/* 0 and its size, or why it was not found */
+    mmapunix::FileLook look;	/* 0 and what it found, or why it failed */
+    bool fileChanging = false;	/* changed between the looks at one fault */
     std::size_t dirtyLow = SIZE_MAX;	/* written since the last sync: */
     std::size_t dirtyHigh = 0;		/* [dirtyLow, dirtyHigh) */
     Tcl_Channel channel = nullptr;
@@ -185,8 +186,8 @@ struct MmapChannel {
     /* Look at the file after a fault; ReportFault explains the fault
      * with what the last look found, as the file may change again. */
     bool FileCoversRegion() noexcept {
-	lookError = file.CurrentSize(lookSize);
-	return lookError == 0 && lookSize >= offset + Length();
+	lookError = file.Look(look);
+	return lookError == 0 && look.size >= offset + Length();
     }
     /* Run copy (which says whether it succeeded) again while it faults
      * and the file is long enough again, for up to RETRY_TIME. */
@@ -196,10 +197,15 @@ struct MmapChannel {
 	    return true;
 	}
 	const auto giveUp = std::chrono::steady_clock::now() + RETRY_TIME;
-	while (FileCoversRegion() && std::chrono::steady_clock::now() < giveUp) {
+	fileChanging = false;
+	bool covers = FileCoversRegion();
+	const mmapunix::FileLook first = look;
+	while (covers && std::chrono::steady_clock::now() < giveUp) {
 	    if (copy()) {
 		return true;
 	    }
+	    covers = FileCoversRegion();
+	    fileChanging = fileChanging || (lookError == 0 && look.ChangedSince(first));
 	}
 	return false;
     }
@@ -321,8 +327,9 @@ struct MmapChannel {
 
 /*
  * A copy touched a page with no file behind it, and trying again did not
- * help. Find out why (a file that shrank is the usual cause; a write into
- * a hole on a full disk is another; a page the disk cannot give back is
+ * help. Find out why (a file that shrank is the usual cause; one that
+ * keeps being cut and regrown while the copy is retried, another; a write
+ * into a hole on a full disk, another; a page the disk cannot give back,
  * the last) and leave a message naming the channel in the channel's error
  * bypass, where [read], [gets] and [puts] pick it up. Returns the errno
  * value for the driver proc to report.
@@ -332,16 +339,20 @@ MmapChannel::ReportFault(bool writing) noexcept
 {
     const std::uint64_t needed = offset + Length();
     const bool found = lookError == 0;
-    const bool shrank = found && lookSize < needed;
-    const int error = (writing && found && !shrank && file.FileSystemFull())
-	    ? ENOSPC : EIO;
+    const bool shrank = found && look.size < needed;
+    const bool full = writing && found && !shrank && file.FileSystemFull();
+    const int error = full ? ENOSPC : EIO;
     const char *verb = writing ? "writing" : "reading";
     const char *name = Tcl_GetChannelName(channel);
     Tcl_Obj *message;
     if (shrank) {
 	message = Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes"
 		" under the mapping, which needs %s", verb, name,
-		Decimal(lookSize).text, Decimal(needed).text);
+		Decimal(look.size).text, Decimal(needed).text);
+    } else if (!full && fileChanging) {
+	message = Tcl_ObjPrintf("error %s \"%s\": the file keeps changing"
+		" under the mapping, and each retry of the copy faulted",
+		verb, name);
     } else if (!found) {
 	message = Tcl_ObjPrintf("error %s \"%s\": a page of the mapping has no"
 		" file behind it, and the file can no longer be found to tell"

@@ -68,6 +68,17 @@ inline std::size_t PageSize() noexcept {
     return size > 0 ? static_cast<std::size_t>(size) : 4096;
 }
 
+/* What a look at a mapped file found. */
+struct FileLook {
+    std::uint64_t size = 0;
+    struct timespec changed = {};	/* st_ctim: its last change of any kind */
+
+    bool ChangedSince(const FileLook &earlier) const noexcept {
+	return changed.tv_sec != earlier.changed.tv_sec
+		|| changed.tv_nsec != earlier.changed.tv_nsec;
+    }
+};
+
 /*
  * A mapped file, found again by its name when a fault needs explaining.
  * A mapping keeps no descriptor of its own: closing any descriptor of a
@@ -88,10 +99,10 @@ public:
     }
 
     /*
-     * The size of the regular file now. Returns 0 or an errno value:
-     * ENOENT when the name no longer leads to the mapped file.
+     * Look at the regular file now. Returns 0 or an errno value: ENOENT
+     * when the name no longer leads to the mapped file.
      */
-    int CurrentSize(std::uint64_t &size) const noexcept {
+    int Look(FileLook &look) const noexcept {
 	struct stat st;
 	if (path_[0] == '\0') {
 	    return ENOENT;
@@ -102,7 +113,8 @@ public:
 	if (st.st_dev != device_ || st.st_ino != inode_ || !S_ISREG(st.st_mode)) {
 	    return ENOENT;
 	}
-	size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+	look.size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+	look.changed = st.st_ctim;
 	return 0;
     }
 
