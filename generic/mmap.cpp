@@ -339,6 +339,7 @@ MmapChannel::ReportFault(bool writing) noexcept
 {
     const std::uint64_t needed = offset + Length();
     const bool found = lookError == 0;
+    const bool lost = !found && lookError != ENODEV;	/* devices have no size */
     const bool shrank = found && look.size < needed;
     const bool full = writing && found && !shrank && file.FileSystemFull();
     const int error = full ? ENOSPC : EIO;
@@ -353,7 +354,7 @@ MmapChannel::ReportFault(bool writing) noexcept
 	message = Tcl_ObjPrintf("error %s \"%s\": the file keeps changing"
 		" under the mapping, and each retry of the copy faulted",
 		verb, name);
-    } else if (!found) {
+    } else if (lost) {
 	message = Tcl_ObjPrintf("error %s \"%s\": a page of the mapping has no"
 		" file behind it, and the file can no longer be found to tell"
 		" why", verb, name);

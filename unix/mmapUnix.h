@@ -2,10 +2,11 @@
  * mmapUnix.h --
  *
  *	The POSIX layer of the mmap package: an owning wrapper for a memory
- *	mapping, the questions generic/ needs to ask about a descriptor
- *	before mapping it and about the file after a fault. Nothing here knows about Tcl:
- *	every fallible call reports an errno value (0 on success) and leaves it
- *	to the caller to turn that into channel behaviour or a Tcl error.
+ *	mapping, the questions generic/ needs to ask about a descriptor before
+ *	mapping it and about the file after a fault, and the SIGBUS guard.
+ *	Nothing here knows about Tcl: every fallible call reports an errno
+ *	value (0 on success) and leaves it to the caller to turn that into
+ *	channel behaviour or a Tcl error.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
  */
@@ -24,7 +25,6 @@
 #include <cstring>
 #include <utility>
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -100,7 +100,8 @@ public:
 
     /*
      * Look at the regular file now. Returns 0 or an errno value: ENOENT
-     * when the name no longer leads to the mapped file.
+     * when the name no longer leads to the mapped file, ENODEV when that
+     * is not a regular file (a device has no size to compare).
      */
     int Look(FileLook &look) const noexcept {
 	struct stat st;
@@ -110,8 +111,11 @@ public:
 	if (::stat(path_, &st) != 0) {
 	    return errno;
 	}
-	if (st.st_dev != device_ || st.st_ino != inode_ || !S_ISREG(st.st_mode)) {
+	if (st.st_dev != device_ || st.st_ino != inode_) {
 	    return ENOENT;
+	}
+	if (!S_ISREG(st.st_mode)) {
+	    return ENODEV;
 	}
 	look.size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 	look.changed = st.st_ctim;
