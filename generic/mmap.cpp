@@ -190,7 +190,8 @@ struct MmapChannel {
 	return lookError == 0 && look.size >= offset + Length();
     }
     /* Run copy (which says whether it succeeded) again while it faults
-     * and the file is long enough again, for up to RETRY_TIME. */
+     * and the file is long enough again, for up to RETRY_TIME; not on a
+     * full file system, where a hole cannot get its page. */
     template <typename Copy>
     bool Retrying(Copy copy) noexcept {
 	if (copy()) {
@@ -200,7 +201,8 @@ struct MmapChannel {
 	fileChanging = false;
 	bool covers = FileCoversRegion();
 	const mmapunix::FileLook first = look;
-	while (covers && std::chrono::steady_clock::now() < giveUp) {
+	while (covers && !file.FileSystemFull()
+		&& std::chrono::steady_clock::now() < giveUp) {
 	    if (copy()) {
 		return true;
 	    }
