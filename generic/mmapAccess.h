@@ -55,12 +55,16 @@ struct Target {
 	return mmapunix::GuardedCall(action, data, data + mc->Length()) == nullptr;
     }
     /*
-     * The same, but on a fault leave the channel's message for it in
-     * interp and return TCL_ERROR.
+     * The same, tried again like a channel copy while the file changes
+     * under it; on a fault that stays, leave the channel's message for it
+     * in interp and return TCL_ERROR. A faulting access did nothing (an
+     * atomic instruction faults before it changes the word; a copy is
+     * simply done again), so repeating it is safe.
      */
     template <typename Action>
     int Guarded(Tcl_Interp *interp, Access access, Action &&action) const noexcept {
-	return Completes(action) ? TCL_OK : FailFault(interp, access);
+	return mc->Retrying([&] { return Completes(action); })
+		? TCL_OK : FailFault(interp, access);
     }
     int FailFault(Tcl_Interp *interp, Access access) const noexcept {
 	int error;
