@@ -145,10 +145,10 @@ private:
  * a region goes through GuardedCall (copies through GuardedCopy): it
  * marks the access in a thread-local frame, and the SIGBUS handler jumps
  * back out of a faulting access in the same thread, which then reports
- * failure. A SIGBUS that is
- * not ours (another thread, another address, kill -BUS) is handed to the
- * handler that was installed before ours, so the process behaves as it
- * would without us: a fault kills it even when SIGBUS was ignored.
+ * failure. A SIGBUS that is not ours (another thread, another address,
+ * kill -BUS) is handed to the handler that was installed before ours, so
+ * the process behaves as it would without us: a fault kills it even when
+ * SIGBUS was ignored.
  *----------------------------------------------------------------------
  */
 
