@@ -10,9 +10,11 @@
  *	    1. the region: the state behind one channel and the byte copies;
  *	    2. the channel driver procs Tcl calls;
  *	    3. the [mmap] command: parsing, checking the source, mapping;
+ *	       then, from generic/mmapAccess.h, the commands that reach a
+ *	       region directly (mmap::read ... mmap::lock);
  *	    4. package initialisation.
- *	Everything POSIX lives in unix/mmapUnix.h; this file turns its errno
- *	results into channel errors and Tcl errors.
+ *	Everything POSIX lives in unix/mmapUnix.h and unix/mmapShared.h;
+ *	this file turns their errno results into channel and Tcl errors.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
  */
@@ -32,6 +34,7 @@
 #include <new>
 
 #include "mmapUnix.h"
+#include "mmapShared.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "1.0"
@@ -262,17 +265,24 @@ struct MmapChannel {
 	    return FAULTED;
 	}
 	position = (at + count) % length;
-	dirtyLow = std::min(dirtyLow, second > 0 ? 0 : at);
-	dirtyHigh = std::max(dirtyHigh, at + first);
-	if (sync == SyncMode::None) {
-	    return 0;
+	NoteWritten(at, first);
+	NoteWritten(0, second);
+	const int error = SyncAfterWrite(at, first);
+	return error != 0 ? error : SyncAfterWrite(0, second);
+    }
+
+    /* Region bytes [at, at+count) changed: [mmap::sync] must cover them. */
+    void NoteWritten(std::size_t at, std::size_t count) noexcept {
+	if (count > 0) {
+	    dirtyLow = std::min(dirtyLow, at);
+	    dirtyHigh = std::max(dirtyHigh, at + count);
 	}
-	const bool wait = sync == SyncMode::Sync;
-	int error = mapping.SyncRange(at, first, wait);
-	if (error == 0) {
-	    error = mapping.SyncRange(0, second, wait);
-	}
-	return error;
+    }
+
+    /* What -sync asks of a write to [at, at+count): 0 or an errno value. */
+    int SyncAfterWrite(std::size_t at, std::size_t count) const noexcept {
+	return sync == SyncMode::None ? 0
+		: mapping.SyncRange(at, count, sync == SyncMode::Sync);
     }
 
     /* [mmap::sync]: make everything written so far durable, now. */
@@ -288,6 +298,7 @@ struct MmapChannel {
 	return error;
     }
 
+    Tcl_Obj *FaultMessage(bool writing, int &error) const noexcept;
     int ReportFault(bool writing) noexcept;
     void ForgetReport() noexcept {
 	if (lastReport != nullptr) {
@@ -328,23 +339,22 @@ struct MmapChannel {
 };
 
 /*
- * A copy touched a page with no file behind it, and trying again did not
- * help. Find out why (a file that shrank is the usual cause; one that
- * keeps being cut and regrown while the copy is retried, another; a write
- * into a hole on a full disk, another; a page the disk cannot give back,
- * the last) and leave a message naming the channel in the channel's error
- * bypass, where [read], [gets] and [puts] pick it up. Returns the errno
- * value for the driver proc to report.
+ * An access touched a page with no file behind it, and trying again did
+ * not help. Find out why (a file that shrank is the usual cause; one that
+ * keeps being cut and regrown while the access is retried, another; a
+ * write into a hole on a full disk, another; a page the disk cannot give
+ * back, the last): a message naming the channel, and in error the errno
+ * value that goes with it.
  */
-int
-MmapChannel::ReportFault(bool writing) noexcept
+Tcl_Obj *
+MmapChannel::FaultMessage(bool writing, int &error) const noexcept
 {
     const std::uint64_t needed = offset + Length();
     const bool found = lookError == 0;
     const bool lost = !found && lookError != ENODEV;	/* devices have no size */
     const bool shrank = found && look.size < needed;
     const bool full = writing && found && !shrank && file.FileSystemFull();
-    const int error = full ? ENOSPC : EIO;
+    error = full ? ENOSPC : EIO;
     const char *verb = writing ? "writing" : "reading";
     const char *name = Tcl_GetChannelName(channel);
     Tcl_Obj *message;
@@ -364,6 +374,19 @@ MmapChannel::ReportFault(bool writing) noexcept
 	message = Tcl_ObjPrintf("error %s \"%s\": %s", verb, name,
 		Tcl_ErrnoMsg(error));
     }
+    return message;
+}
+
+/*
+ * Leave the fault's message in the channel's error bypass, where [read],
+ * [gets] and [puts] pick it up. Returns the errno value for the driver
+ * proc to report.
+ */
+int
+MmapChannel::ReportFault(bool writing) noexcept
+{
+    int error;
+    Tcl_Obj *message = FaultMessage(writing, error);
     /* The bypass holds return options, then the message. */
     Tcl_Obj *report = WordList({"-code", "error", "-level", "0", "-errorcode"});
     Tcl_ListObjAppendElement(nullptr, report, PosixCode(error));
@@ -913,6 +936,26 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 /*
+ * The region behind the mmap channel named name, or nullptr with an error
+ * in interp (no such channel, or another kind).
+ */
+MmapChannel *
+LookupMmapChannel(Tcl_Interp *interp, const char *name) noexcept
+{
+    Tcl_Channel channel = Tcl_GetChannel(interp, name, nullptr);
+    if (channel == nullptr) {
+	return nullptr;
+    }
+    /* The bottom of a stack, as Tcl_GetChannel gives it, may be ours. */
+    if (Tcl_GetChannelType(channel) != &mmapChannelType) {
+	Fail(interp, Tcl_ObjPrintf("channel \"%s\" is not an mmap channel", name),
+		{"MMAP", "CHANNEL", "NOTMMAP", name});
+	return nullptr;
+    }
+    return static_cast<MmapChannel *>(Tcl_GetChannelInstanceData(channel));
+}
+
+/*
  * mmap::sync channelId
  *
  * Make everything written to the region so far durable: Tcl's own buffer
@@ -929,23 +972,15 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     const char *name = Tcl_GetString(objv[1]);
-    Tcl_Channel channel = Tcl_GetChannel(interp, name, nullptr);
-    if (channel == nullptr) {
+    MmapChannel *mc = LookupMmapChannel(interp, name);
+    if (mc == nullptr) {
 	return TCL_ERROR;
     }
-    /* The bottom of a stack, as Tcl_GetChannel gives it, may be ours. */
-    if (Tcl_GetChannelType(channel) != &mmapChannelType) {
-	return Fail(interp, Tcl_ObjPrintf(
-		"channel \"%s\" is not an mmap channel", name),
-		{"MMAP", "CHANNEL", "NOTMMAP", name});
-    }
     int error = 0;
-    if ((Tcl_GetChannelMode(channel) & TCL_WRITABLE) != 0
-	    && Tcl_Flush(channel) != TCL_OK) {
+    if ((mc->direction & TCL_WRITABLE) != 0 && Tcl_Flush(mc->channel) != TCL_OK) {
 	error = Tcl_GetErrno();
     } else {
-	error = static_cast<MmapChannel *>(
-		Tcl_GetChannelInstanceData(channel))->SyncWritten();
+	error = mc->SyncWritten();
     }
     if (error != 0) {
 	return FailPosix(interp, error,
@@ -955,6 +990,8 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 } // namespace
+
+#include "mmapAccess.h"
 
 /*
  *----------------------------------------------------------------------
@@ -981,7 +1018,8 @@ Mmap_Init(Tcl_Interp *interp) noexcept
     if (Tcl_CreateObjCommand(interp, "::mmap", MmapObjCmd, nullptr, nullptr)
 	    == nullptr
 	    || Tcl_CreateObjCommand(interp, "::mmap::sync", MmapSyncObjCmd,
-		    nullptr, nullptr) == nullptr) {
+		    nullptr, nullptr) == nullptr
+	    || CreateAccessCommands(interp) != TCL_OK) {
 	return TCL_ERROR;
     }
     return Tcl_PkgProvide(interp, "mmap", PACKAGE_VERSION);
