@@ -52,6 +52,15 @@ template <typename R, typename... Args> struct AddNoexcept<R(Args...)> {
     using type = R(Args...) noexcept;
 };
 template <typename F> using NoThrow = typename AddNoexcept<F>::type;
+/*
+ * Except the entry points that can run a script: a fileevent handler
+ * (MmapTimerFired), a transform stacked on a channel they flush (mmap,
+ * mmap::sync), the body of mmap::lock. [thread::exit] in such a script
+ * ends the thread with pthread_exit, whose forced unwinding must pass
+ * through their frames: through a noexcept frame it aborts the process.
+ * They throw nothing themselves.
+ */
+template <typename F> using MayExitThread = F;
 
 /* Decimal text of a 64-bit count, for messages. */
 struct Decimal {
@@ -413,7 +422,7 @@ NoThrow<Tcl_DriverSetOptionProc> MmapSetOption;
 NoThrow<Tcl_DriverGetOptionProc> MmapGetOption;
 NoThrow<Tcl_DriverWatchProc> MmapWatch;
 NoThrow<Tcl_DriverThreadActionProc> MmapThreadAction;
-NoThrow<Tcl_TimerProc> MmapTimerFired;
+MayExitThread<Tcl_TimerProc> MmapTimerFired;
 #if TCL_MAJOR_VERSION < 9
 NoThrow<Tcl_DriverSeekProc> MmapSeek;
 #endif
@@ -650,7 +659,7 @@ MmapChannel::StartTimer() noexcept
 }
 
 void
-MmapTimerFired(void *clientData) noexcept
+MmapTimerFired(void *clientData)	/* not noexcept: see MayExitThread */
 {
     auto *mc = static_cast<MmapChannel *>(clientData);
     mc->timer = nullptr;
@@ -838,7 +847,7 @@ std::atomic<unsigned long> channelCounter{0};
  */
 int
 MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+	Tcl_Obj *const objv[])	/* not noexcept: see MayExitThread */
 {
     MapRequest request;
     if (ParseArguments(interp, objc, objv, request) != TCL_OK) {
@@ -965,7 +974,7 @@ LookupMmapChannel(Tcl_Interp *interp, const char *name) noexcept
  */
 int
 MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+	Tcl_Obj *const objv[])	/* not noexcept: see MayExitThread */
 {
     if (objc != 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "channelId");

@@ -500,11 +500,8 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
  * command's. The channel is held open until the lock is released, so a
  * script that closes it cannot unmap the word under us.
  *
- * Unlike every other entry point this one is not noexcept, though it
- * throws nothing: [thread::exit] in the script ends the thread with
- * pthread_exit, whose forced unwinding must pass through this frame (a
- * noexcept frame would abort the process). The thread's channels are
- * gone by then, so nothing is touched on the way: the lock stays with a
+ * Not noexcept, as the script may end the thread (see MayExitThread).
+ * Its forced unwinding touches nothing on the way: the lock stays with a
  * thread that no longer exists, and the next locker takes it over.
  */
 int
