@@ -724,13 +724,47 @@ struct MapRequest {
     Tcl_Obj *channelName = nullptr;
 };
 
+/*
+ * Tcl_GetWideIntFromObj, refusing integers outside the signed 64-bit
+ * range: Tcl 8.6 takes any of magnitude below 2^64 and wraps it, so
+ * -18446744073709551615 would become 1 (Tcl 9 refuses them itself).
+ */
+int
+GetWideInt(Tcl_Interp *interp, Tcl_Obj *value, Tcl_WideInt &out) noexcept
+{
+    if (Tcl_GetWideIntFromObj(interp, value, &out) != TCL_OK) {
+	return TCL_ERROR;
+    }
+#if TCL_MAJOR_VERSION < 9
+    /*
+     * Parsing left the value's kind: in range it is never a bignum. Tcl
+     * 8.6 does not register that type; a value known to be one shows it.
+     */
+    static const Tcl_ObjType *const bignumType = [] {
+	Tcl_Obj *big = Tcl_NewStringObj("18446744073709551615", -1);
+	Tcl_IncrRefCount(big);
+	Tcl_WideInt wrapped;
+	Tcl_GetWideIntFromObj(nullptr, big, &wrapped);
+	const Tcl_ObjType *type = big->typePtr;
+	Tcl_DecrRefCount(big);
+	return type;
+    }();
+    if (value->typePtr == bignumType) {
+	const char *tooLarge = "integer value too large to represent";
+	return Fail(interp, Tcl_NewStringObj(tooLarge, -1),
+		{"ARITH", "IOVERFLOW", tooLarge});
+    }
+#endif
+    return TCL_OK;
+}
+
 /* Parse the value of a numeric option: a 64-bit non-negative integer. */
 int
 ParseSize(Tcl_Interp *interp, const char *option, Tcl_Obj *value,
 	std::uint64_t &out) noexcept
 {
     Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+    if (GetWideInt(nullptr, value, wide) != TCL_OK || wide < 0) {
 	return Fail(interp, Tcl_ObjPrintf(
 		"bad value \"%s\" for option \"%s\": must be a non-negative integer",
 		Tcl_GetString(value), option), {"MMAP", "OPTION", "VALUE", option});

@@ -81,7 +81,7 @@ ParseCount(Tcl_Interp *interp, Tcl_Obj *value, const char *what,
 	const char *codeWord, std::uint64_t &out) noexcept
 {
     Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+    if (GetWideInt(nullptr, value, wide) != TCL_OK || wide < 0) {
 	const char *given = Tcl_GetString(value);
 	return Fail(interp, Tcl_ObjPrintf(
 		"bad %s \"%s\": must be a non-negative integer", what, given),
@@ -293,7 +293,7 @@ int
 ParseWord(Tcl_Interp *interp, Tcl_Obj *value, std::uint64_t &out) noexcept
 {
     Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(interp, value, &wide) != TCL_OK) {
+    if (GetWideInt(interp, value, wide) != TCL_OK) {
 	return TCL_ERROR;
     }
     out = static_cast<std::uint64_t>(wide);
