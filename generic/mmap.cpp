@@ -55,10 +55,11 @@ template <typename F> using NoThrow = typename AddNoexcept<F>::type;
 /*
  * Except the entry points that can run a script: a fileevent handler
  * (MmapTimerFired), a transform stacked on a channel they flush (mmap,
- * mmap::sync), the body of mmap::lock. [thread::exit] in such a script
- * ends the thread with pthread_exit, whose forced unwinding must pass
- * through their frames: through a noexcept frame it aborts the process.
- * They throw nothing themselves.
+ * mmap::sync), the body of mmap::lock, a TclX signal handler served by
+ * mmap::wait or mmap::lock while they sleep. [thread::exit] in such a
+ * script ends the thread with pthread_exit, whose forced unwinding must
+ * pass through their frames: through a noexcept frame it aborts the
+ * process. They throw nothing themselves.
  */
 template <typename F> using MayExitThread = F;
 

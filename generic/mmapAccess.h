@@ -397,33 +397,26 @@ NowMs() noexcept
 constexpr std::int64_t WAIT_SLICE_MS = 250;
 
 /*
- * mmap::wait channelId offset value ?milliseconds?
- *
- * 1 when the word differs from value or a wake came, 0 at the timeout.
- * Signals that Tcl ignores (a handler ran, EINTR) do not end the wait.
+ * Run the asynchronous handlers Tcl has pending in the middle of a long
+ * sleep, as [after] does: TclX's [signal error] and [signal trap] work
+ * through them, so a trapped SIGINT can end a wait. TCL_OK to sleep on,
+ * else the code to end the command with. A handler's script may close
+ * the channel: callers hold it open (Tcl_RegisterChannel) meanwhile.
  */
 int
-MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
 {
-    if (objc != 4 && objc != 5) {
-	Tcl_WrongNumArgs(interp, 1, objv, "channelId offset value ?milliseconds?");
-	return TCL_ERROR;
-    }
-    std::uint64_t expected;
-    std::uint64_t timeout = ~std::uint64_t{0};
-    Target target;
-    if (ParseWord(interp, objv[3], expected) != TCL_OK
-	    || (objc == 5 && ParseCount(interp, objv[4], "timeout", "TIMEOUT",
-		    timeout) != TCL_OK)
-	    || ResolveWord(interp, objv[1], objv[2], Access::Read, target) != TCL_OK) {
-	return TCL_ERROR;
-    }
-    const bool forever = objc == 4;
-    /* Far enough that the sum cannot overflow; still ~292 million years. */
-    const std::int64_t deadline = forever ? 0
-	    : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
-		    timeout, std::numeric_limits<std::int64_t>::max() / 2));
+    return Tcl_AsyncReady() ? Tcl_AsyncInvoke(interp, TCL_OK) : TCL_OK;
+}
+
+/*
+ * mmap::wait's sleep on the word at target until it differs from
+ * expected, a wake comes, or deadline (forever: none) passes.
+ */
+int
+WaitOnWord(Tcl_Interp *interp, const Target &target, std::uint64_t expected,
+	bool forever, std::int64_t deadline)	/* not noexcept: ServeSignals */
+{
     std::atomic<std::uint64_t> &word = target.Word();
     const std::uint32_t expectedHalf = mmapunix::FutexHalfOf(expected);
     for (;;) {
@@ -459,7 +452,45 @@ MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    return FailPosix(interp, status, Tcl_ObjPrintf(
 		    "cannot wait on channel \"%s\"", target.name));
 	}
+	if (const int code = ServeSignals(interp)) {
+	    return code;
+	}
     }
+}
+
+/*
+ * mmap::wait channelId offset value ?milliseconds?
+ *
+ * 1 when the word differs from value or a wake came, 0 at the timeout.
+ * A signal ends the wait only if Tcl turns it into an error.
+ */
+int
+MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[])	/* not noexcept: ServeSignals */
+{
+    if (objc != 4 && objc != 5) {
+	Tcl_WrongNumArgs(interp, 1, objv, "channelId offset value ?milliseconds?");
+	return TCL_ERROR;
+    }
+    std::uint64_t expected;
+    std::uint64_t timeout = ~std::uint64_t{0};
+    Target target;
+    if (ParseWord(interp, objv[3], expected) != TCL_OK
+	    || (objc == 5 && ParseCount(interp, objv[4], "timeout", "TIMEOUT",
+		    timeout) != TCL_OK)
+	    || ResolveWord(interp, objv[1], objv[2], Access::Read, target) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    const bool forever = objc == 4;
+    /* Far enough that the sum cannot overflow; still ~292 million years. */
+    const std::int64_t deadline = forever ? 0
+	    : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
+		    timeout, std::numeric_limits<std::int64_t>::max() / 2));
+    Tcl_Channel channel = target.mc->channel;
+    Tcl_RegisterChannel(nullptr, channel);
+    const int code = WaitOnWord(interp, target, expected, forever, deadline);
+    Tcl_UnregisterChannel(nullptr, channel);
+    return code;
 }
 
 /*
@@ -490,6 +521,66 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     }
     Tcl_SetObjResult(interp, Tcl_NewIntObj(woken));
     return TCL_OK;
+}
+
+/*
+ * mmap::lock's work once the channel is held open: take the lock (a
+ * locker sleeping for a live holder serves signals like mmap::wait), run
+ * the script, release the lock.
+ */
+int
+LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
+	Tcl_Obj *script)	/* not noexcept: see MayExitThread */
+{
+    std::atomic<std::uint64_t> &word = target.Word();
+    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+    bool slept = false;
+    int error = 0;
+    do {
+	if (target.Guarded(interp, Access::Write, [&] {
+	    outcome = mmapunix::LockWord(word, slept, error,
+		    [] { return Tcl_AsyncReady() != 0; });
+	}) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	if (outcome == mmapunix::LockOutcome::Interrupted) {
+	    if (const int code = ServeSignals(interp)) {
+		return code;
+	    }
+	}
+    } while (outcome == mmapunix::LockOutcome::Interrupted);
+    switch (outcome) {
+    case mmapunix::LockOutcome::HeldByThisThread: {
+	const Decimal offsetText(target.at);
+	return Fail(interp, Tcl_ObjPrintf(
+		"the lock at offset %s of channel \"%s\" is already held by this"
+		" thread", offsetText.text, target.name),
+		{"MMAP", "LOCK", "HELD", target.name});
+    }
+    case mmapunix::LockOutcome::Failed:
+	return FailPosix(interp, error, Tcl_ObjPrintf(
+		"cannot lock channel \"%s\"", target.name));
+    case mmapunix::LockOutcome::Acquired:
+    case mmapunix::LockOutcome::TookOverFromDeadHolder:
+    case mmapunix::LockOutcome::Interrupted:
+	break;
+    }
+
+    const bool recovered = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
+    int code = TCL_OK;
+    if (recoveredVar != nullptr && Tcl_ObjSetVar2(interp, recoveredVar, nullptr,
+	    Tcl_NewIntObj(recovered ? 1 : 0), TCL_LEAVE_ERR_MSG) == nullptr) {
+	code = TCL_ERROR;
+    } else {
+	code = Tcl_EvalObjEx(interp, script, 0);
+	if (code == TCL_ERROR) {
+	    Tcl_AppendObjToErrorInfo(interp, Tcl_ObjPrintf(
+		    "\n    (\"mmap::lock\" script line %d)", Tcl_GetErrorLine(interp)));
+	}
+    }
+    /* A fault here means the word is gone, and the lock with it. */
+    target.Completes([&] { mmapunix::UnlockWord(word); });
+    return code;
 }
 
 /*
@@ -529,47 +620,9 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    target) != TCL_OK) {
 	return TCL_ERROR;
     }
-    Tcl_Obj *script = objv[first + 2];
-    std::atomic<std::uint64_t> &word = target.Word();
-    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
-    int error = 0;
-    if (target.Guarded(interp, Access::Write, [&] {
-	outcome = mmapunix::LockWord(word, error);
-    }) != TCL_OK) {
-	return TCL_ERROR;
-    }
-    switch (outcome) {
-    case mmapunix::LockOutcome::HeldByThisThread: {
-	const Decimal offsetText(target.at);
-	return Fail(interp, Tcl_ObjPrintf(
-		"the lock at offset %s of channel \"%s\" is already held by this"
-		" thread", offsetText.text, target.name),
-		{"MMAP", "LOCK", "HELD", target.name});
-    }
-    case mmapunix::LockOutcome::Failed:
-	return FailPosix(interp, error, Tcl_ObjPrintf(
-		"cannot lock channel \"%s\"", target.name));
-    case mmapunix::LockOutcome::Acquired:
-    case mmapunix::LockOutcome::TookOverFromDeadHolder:
-	break;
-    }
-
     Tcl_Channel channel = target.mc->channel;
     Tcl_RegisterChannel(nullptr, channel);
-    const bool recovered = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
-    int code = TCL_OK;
-    if (recoveredVar != nullptr && Tcl_ObjSetVar2(interp, recoveredVar, nullptr,
-	    Tcl_NewIntObj(recovered ? 1 : 0), TCL_LEAVE_ERR_MSG) == nullptr) {
-	code = TCL_ERROR;
-    } else {
-	code = Tcl_EvalObjEx(interp, script, 0);
-	if (code == TCL_ERROR) {
-	    Tcl_AppendObjToErrorInfo(interp, Tcl_ObjPrintf(
-		    "\n    (\"mmap::lock\" script line %d)", Tcl_GetErrorLine(interp)));
-	}
-    }
-    /* A fault here means the word is gone, and the lock with it. */
-    target.Completes([&] { mmapunix::UnlockWord(word); });
+    const int code = LockAndRun(interp, target, recoveredVar, objv[first + 2]);
     Tcl_UnregisterChannel(nullptr, channel);
     return code;
 }
