@@ -396,17 +396,46 @@ NowMs() noexcept
  */
 constexpr std::int64_t WAIT_SLICE_MS = 250;
 
+/* Whether interp has a time limit ([interp limit]) that has passed. */
+bool
+TimeLimitPassed(Tcl_Interp *interp) noexcept
+{
+    if (!Tcl_LimitTypeEnabled(interp, TCL_LIMIT_TIME)) {
+	return false;
+    }
+    Tcl_Time limit, now;
+    Tcl_LimitGetTime(interp, &limit);
+    Tcl_GetTime(&now);
+    return now.sec > limit.sec || (now.sec == limit.sec && now.usec > limit.usec);
+}
+
 /*
- * Run the asynchronous handlers Tcl has pending in the middle of a long
- * sleep, as [after] does: TclX's [signal error] and [signal trap] work
- * through them, so a trapped SIGINT can end a wait. TCL_OK to sleep on,
- * else the code to end the command with. A handler's script may close
- * the channel: callers hold it open (Tcl_RegisterChannel) meanwhile.
+ * What a long sleep owes the interp, as [after] does it: the
+ * asynchronous handlers Tcl has pending run (TclX's [signal error] and
+ * [signal trap] work through them, so a trapped SIGINT can end a wait),
+ * and a time limit that passed ends the command (unless its handlers
+ * extend it). TCL_OK to sleep on, else the code to end the command with.
+ * A handler's script may close the channel: callers hold it open
+ * (Tcl_RegisterChannel) meanwhile.
  */
 int
 ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
 {
-    return Tcl_AsyncReady() ? Tcl_AsyncInvoke(interp, TCL_OK) : TCL_OK;
+    if (Tcl_AsyncReady()) {
+	if (const int code = Tcl_AsyncInvoke(interp, TCL_OK)) {
+	    return code;
+	}
+    }
+    if (TimeLimitPassed(interp)) {
+	/* Tcl looks at the clock only every granularity-th time it is ready. */
+	const int calls = Tcl_LimitGetGranularity(interp, TCL_LIMIT_TIME);
+	for (int i = 0; i < calls; i++) {
+	    if (Tcl_LimitReady(interp) && Tcl_LimitCheck(interp) != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	}
+    }
+    return TCL_OK;
 }
 
 /*
@@ -539,7 +568,7 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
     do {
 	if (target.Guarded(interp, Access::Write, [&] {
 	    outcome = mmapunix::LockWord(word, slept, error,
-		    [] { return Tcl_AsyncReady() != 0; });
+		    [=] { return Tcl_AsyncReady() || TimeLimitPassed(interp); });
 	}) != TCL_OK) {
 	    return TCL_ERROR;
 	}
