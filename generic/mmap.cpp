@@ -10,6 +10,7 @@
  *	    1. the region: the state behind one channel and the byte copies;
  *	    2. the channel driver procs Tcl calls;
  *	    3. the [mmap] command: parsing, checking the source, mapping;
+ *	    log objects: [mmap::log] (its format is in mmapLog.h);
  *	    4. package initialisation.
  *	Everything POSIX lives in unix/mmapUnix.h; this file turns its errno
  *	results into channel errors and Tcl errors.
@@ -29,8 +30,12 @@
 #include <initializer_list>
 #include <iterator>
 #include <new>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "mmapUnix.h"
+#include "mmapLog.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "1.0"
@@ -853,6 +858,603 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     return TCL_OK;
 }
 
+/*
+ *----------------------------------------------------------------------
+ * Log objects: [mmap::log open] and the commands it returns
+ *
+ * The format and every algorithm are in generic/mmapLog.h; this part
+ * parses arguments, creates and checks the file, maps it, converts
+ * messages between Tcl strings and UTF-8, and turns outcomes into Tcl
+ * errors.
+ *----------------------------------------------------------------------
+ */
+
+#if TCL_MAJOR_VERSION < 9
+using TclSize = int;
+#else
+using TclSize = Tcl_Size;
+#endif
+
+struct LogObject {
+    std::string path;			/* as given, for messages */
+    mmapunix::UniqueFd fd;		/* to tell a shrunk file */
+    mmapunix::Mapping mapping;		/* the whole file */
+    mmapunix::Mapping wakeHeader;	/* -readonly: the header, writable,
+					 * so [wait] can announce itself */
+    mmaplog::Geometry geometry;
+    mmaplog::Log log;
+    bool readonly = false;
+    Tcl_Command token = nullptr;
+
+    LogObject(std::string &&where, mmapunix::UniqueFd &&file, mmapunix::Mapping &&map,
+	    const mmaplog::Geometry &g, bool ro) noexcept
+	: path(std::move(where)), fd(std::move(file)), mapping(std::move(map)),
+	  geometry(g), log(mapping.data(), mapping.length(), g), readonly(ro) {}
+};
+
+std::atomic<unsigned long> logCounter{0};
+
+/*
+ * The error for a fault: a page of the log's file is gone. The channel's
+ * wording, and POSIX EIO, as for a shrunk mapped file.
+ */
+int
+FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
+{
+    mmapunix::FileInfo info;
+    Tcl_Obj *message = mmapunix::DescribeFd(lo.fd.get(), info) == 0
+	    && info.size < lo.geometry.fileSize
+	    ? Tcl_ObjPrintf("error %s log \"%s\": the file shrank to %s bytes under"
+		    " the mapping, which needs %s", verb, lo.path.c_str(),
+		    Decimal(info.size).text, Decimal(lo.geometry.fileSize).text)
+	    : Tcl_ObjPrintf("error %s log \"%s\": %s", verb, lo.path.c_str(),
+		    Tcl_ErrnoMsg(EIO));
+    Tcl_SetObjErrorCode(interp, PosixCode(EIO));
+    Tcl_SetObjResult(interp, message);
+    return TCL_ERROR;
+}
+
+int
+FailGarbled(Tcl_Interp *interp, const char *path) noexcept
+{
+    return Fail(interp, Tcl_ObjPrintf("log \"%s\" is damaged: its committed state"
+	    " fails its checks", path), {"MMAP", "LOG", "DAMAGED", path});
+}
+
+/* Report a Status other than Ok from the format layer. */
+int
+FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
+	const char *verb, int error = 0) noexcept
+{
+    switch (status) {
+    case mmaplog::Status::Fault:
+	return FailLogFault(interp, lo, verb);
+    case mmaplog::Status::Garbled:
+	return FailGarbled(interp, lo.path.c_str());
+    case mmaplog::Status::NoMemory:
+	error = ENOMEM;
+	break;
+    default:
+	break;
+    }
+    return FailPosix(interp, error != 0 ? error : EIO,
+	    Tcl_ObjPrintf("error %s log \"%s\"", verb, lo.path.c_str()));
+}
+
+/*
+ * Messages are stored as standard UTF-8, readable by any program. Tcl's
+ * own string bytes differ from it only in NUL (C0 80) and, in Tcl 8.6,
+ * characters beyond the BMP (surrogate pairs, ED xx xx each); a message
+ * holding neither byte is stored as it is, the rest through Tcl's utf-8
+ * encoding. Reading converts back only payloads holding NUL or 4-byte
+ * sequences (F0..F4).
+ */
+Tcl_Encoding
+Utf8Encoding() noexcept
+{
+    static Tcl_Encoding utf8 = Tcl_GetEncoding(nullptr, "utf-8");
+    return utf8;
+}
+
+bool
+NeedsConversion(const unsigned char *bytes, std::size_t length, bool reading) noexcept
+{
+    if (reading) {
+	for (std::size_t i = 0; i < length; i++) {
+	    if (bytes[i] == 0 || bytes[i] >= 0xF0) {
+		return true;
+	    }
+	}
+	return false;
+    }
+    return std::memchr(bytes, 0xC0, length) != nullptr
+	    || std::memchr(bytes, 0xED, length) != nullptr;
+}
+
+Tcl_Obj *
+MessageObj(const char *bytes, std::size_t length) noexcept
+{
+    const auto *u = reinterpret_cast<const unsigned char *>(bytes);
+    if (!NeedsConversion(u, length, true)) {
+	return Tcl_NewStringObj(bytes, static_cast<TclSize>(length));
+    }
+    Tcl_DString ds;
+    Tcl_ExternalToUtfDString(Utf8Encoding(), bytes, static_cast<TclSize>(length), &ds);
+    Tcl_Obj *result = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
+    Tcl_DStringFree(&ds);
+    return result;
+}
+
+/* Parse a non-negative integer argument that is not an option's value. */
+int
+ParseCount(Tcl_Interp *interp, const char *what, Tcl_Obj *value,
+	std::uint64_t &out) noexcept
+{
+    Tcl_WideInt wide;
+    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+	return Fail(interp, Tcl_ObjPrintf(
+		"bad value \"%s\" for \"%s\": must be a non-negative integer",
+		Tcl_GetString(value), what), {"MMAP", "LOG", "VALUE", what});
+    }
+    out = static_cast<std::uint64_t>(wide);
+    return TCL_OK;
+}
+
+/* $log append message ?message ...? */
+int
+LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    if (objc < 3) {
+	Tcl_WrongNumArgs(interp, 2, objv, "message ?message ...?");
+	return TCL_ERROR;
+    }
+    if (lo.readonly) {
+	return Fail(interp, Tcl_ObjPrintf("log \"%s\" was opened -readonly: cannot"
+		" append", lo.path.c_str()), {"MMAP", "LOG", "READONLY", lo.path.c_str()});
+    }
+    const std::size_t count = static_cast<std::size_t>(objc - 2);
+    std::vector<mmaplog::Message> messages;
+    std::vector<std::string> converted;
+    try {
+	messages.resize(count);
+	for (std::size_t i = 0; i < count; i++) {
+	    TclSize length;
+	    const char *bytes = Tcl_GetStringFromObj(objv[i + 2], &length);
+	    mmaplog::Message &m = messages[i];
+	    m.bytes = reinterpret_cast<const unsigned char *>(bytes);
+	    m.length = static_cast<std::size_t>(length);
+	    if (NeedsConversion(m.bytes, m.length, false)) {
+		Tcl_DString ds;
+		Tcl_UtfToExternalDString(Utf8Encoding(), bytes, length, &ds);
+		converted.emplace_back(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
+		Tcl_DStringFree(&ds);
+		m.bytes = reinterpret_cast<const unsigned char *>(converted.back().data());
+		m.length = converted.back().size();
+	    }
+	}
+    } catch (const std::bad_alloc &) {
+	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("error appending to log \"%s\"",
+		lo.path.c_str()));
+    }
+    /* converted may have moved its strings while growing: point again. */
+    for (std::size_t i = 0, c = 0; i < count; i++) {
+	TclSize length;
+	const char *bytes = Tcl_GetStringFromObj(objv[i + 2], &length);
+	if (messages[i].bytes != reinterpret_cast<const unsigned char *>(bytes)) {
+	    messages[i].bytes = reinterpret_cast<const unsigned char *>(converted[c++].data());
+	}
+    }
+    for (const mmaplog::Message &m : messages) {
+	if (m.length > lo.log.MaxMessage()) {
+	    return Fail(interp, Tcl_ObjPrintf("message of %s bytes is too large for log"
+		    " \"%s\": at most %s bytes fit", Decimal(m.length).text,
+		    lo.path.c_str(), Decimal(lo.log.MaxMessage()).text),
+		    {"MMAP", "LOG", "TOOLARGE", lo.path.c_str()});
+	}
+    }
+    std::uint64_t last = 0;
+    int error = 0;
+    const mmaplog::Status status = lo.log.Append(messages.data(), count,
+	    mmaplog::NowMicros(), last, error);
+    if (status != mmaplog::Status::Ok) {
+	return FailLogStatus(interp, lo, status, "appending to", error);
+    }
+    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
+    return TCL_OK;
+}
+
+/* $log read ?-from seq? ?-count n? ?-last n? */
+int
+LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    static const char *const options[] = {"-count", "-from", "-last", nullptr};
+    mmaplog::ReadRequest request;
+    std::uint64_t *targets[] = {&request.count, &request.from, &request.last};
+    for (int i = 2; i < objc; i += 2) {
+	int index;
+	if (Tcl_GetIndexFromObj(nullptr, objv[i], options, "option", 0, &index) != TCL_OK) {
+	    const char *given = Tcl_GetString(objv[i]);
+	    return Fail(interp, Tcl_ObjPrintf(
+		    "bad option \"%s\": must be -count, -from, or -last", given),
+		    {"MMAP", "OPTION", "UNKNOWN", given});
+	}
+	if (i + 1 >= objc) {
+	    return Fail(interp, Tcl_ObjPrintf("missing value for option \"%s\"",
+		    options[index]), {"MMAP", "OPTION", "NOVALUE", options[index]});
+	}
+	if (ParseSize(interp, options[index], objv[i + 1], *targets[index]) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+    }
+    try {
+	mmaplog::ReadResult result;
+	const mmaplog::Status status = lo.log.Read(request, result);
+	if (status != mmaplog::Status::Ok) {
+	    return FailLogStatus(interp, lo, status, "reading");
+	}
+	std::vector<Tcl_Obj *> words;
+	words.reserve(3 * result.records.size());
+	for (const mmaplog::Record &r : result.records) {
+	    words.push_back(Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(r.seq)));
+	    words.push_back(Tcl_NewWideIntObj(r.time));
+	    words.push_back(MessageObj(result.arena.data() + r.offset, r.length));
+	}
+	Tcl_SetObjResult(interp, Tcl_NewListObj(static_cast<TclSize>(words.size()),
+		words.data()));
+    } catch (const std::bad_alloc &) {
+	return FailLogStatus(interp, lo, mmaplog::Status::NoMemory, "reading");
+    }
+    return TCL_OK;
+}
+
+/* $log info: a dict. Walks and verifies the whole log. */
+int
+LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
+{
+    try {
+	mmaplog::ReadRequest request;
+	request.copyPayload = false;
+	mmaplog::ReadResult result;
+	const mmaplog::Status status = lo.log.Read(request, result);
+	if (status != mmaplog::Status::Ok) {
+	    return FailLogStatus(interp, lo, status, "reading");
+	}
+	const std::uint64_t next = result.state.nextSeq;
+	const std::uint64_t oldest = result.records.empty() ? next : result.records[0].seq;
+	const std::pair<const char *, Tcl_Obj *> entries[] = {
+	    {"size", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.geometry.fileSize))},
+	    {"oldest", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(oldest))},
+	    {"next", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(next))},
+	    {"records", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.records.size()))},
+	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.damaged))},
+	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
+	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
+	    {"version", Tcl_NewIntObj(static_cast<int>(mmaplog::VERSION))},
+	};
+	Tcl_Obj *dict = Tcl_NewDictObj();
+	for (const auto &entry : entries) {
+	    Tcl_DictObjPut(nullptr, dict, Tcl_NewStringObj(entry.first, -1), entry.second);
+	}
+	Tcl_SetObjResult(interp, dict);
+    } catch (const std::bad_alloc &) {
+	return FailLogStatus(interp, lo, mmaplog::Status::NoMemory, "reading");
+    }
+    return TCL_OK;
+}
+
+/*
+ * A -readonly log maps the file read-only, but [wait] must count itself
+ * among the waiters so that appenders wake it: map the header writable
+ * from a second descriptor, if the process may write the file. Returns
+ * the header to use, or nullptr (the caller then waits in slices).
+ */
+unsigned char *
+WakeHeader(LogObject &lo) noexcept
+{
+    if (!lo.readonly) {
+	return lo.mapping.data();
+    }
+    if (lo.wakeHeader.length() == 0) {
+	mmapunix::UniqueFd rw(::open(lo.path.c_str(), O_RDWR | O_CLOEXEC));
+	struct stat mine, theirs;
+	if (rw.get() < 0 || ::fstat(lo.fd.get(), &mine) != 0
+		|| ::fstat(rw.get(), &theirs) != 0 || mine.st_ino != theirs.st_ino
+		|| mine.st_dev != theirs.st_dev
+		|| mmapunix::Mapping::Create(rw.get(), 0, mmaplog::HEADER_SIZE, true,
+			true, lo.wakeHeader) != 0) {
+	    return nullptr;
+	}
+    }
+    return lo.wakeHeader.data();
+}
+
+/* $log wait seq ?milliseconds? */
+int
+LogWait(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    if (objc != 3 && objc != 4) {
+	Tcl_WrongNumArgs(interp, 2, objv, "seq ?milliseconds?");
+	return TCL_ERROR;
+    }
+    std::uint64_t seq = 0, ms = 0;
+    if (ParseCount(interp, "seq", objv[2], seq) != TCL_OK
+	    || (objc == 4 && ParseCount(interp, "milliseconds", objv[3], ms) != TCL_OK)) {
+	return TCL_ERROR;
+    }
+    const long timeout = objc == 3 ? -1 : static_cast<long>(std::min<std::uint64_t>(ms, LONG_MAX));
+    bool arrived = false;
+    int error = 0;
+    const mmaplog::Status status = lo.log.Wait(seq, timeout, WakeHeader(lo), arrived, error);
+    if (status != mmaplog::Status::Ok || error != 0) {
+	return FailLogStatus(interp, lo, status, "waiting on", error);
+    }
+    Tcl_SetObjResult(interp, Tcl_NewBooleanObj(arrived));
+    return TCL_OK;
+}
+
+void
+LogDeleted(void *clientData) noexcept
+{
+    delete static_cast<LogObject *>(clientData);
+}
+
+/* $log method ?arg ...? */
+int
+LogObjCmd(void *clientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    static const char *const methods[] = {"append", "close", "info", "read", "sync",
+	    "wait", nullptr};
+    enum Method { M_APPEND, M_CLOSE, M_INFO, M_READ, M_SYNC, M_WAIT };
+    auto &lo = *static_cast<LogObject *>(clientData);
+    if (objc < 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
+	return TCL_ERROR;
+    }
+    int method;
+    if (Tcl_GetIndexFromObj(nullptr, objv[1], methods, "method", 0, &method) != TCL_OK) {
+	const char *given = Tcl_GetString(objv[1]);
+	return Fail(interp, Tcl_ObjPrintf("bad method \"%s\": must be append, close,"
+		" info, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
+    }
+    if ((method == M_CLOSE || method == M_INFO || method == M_SYNC) && objc != 2) {
+	Tcl_WrongNumArgs(interp, 2, objv, nullptr);
+	return TCL_ERROR;
+    }
+    switch (method) {
+    case M_APPEND: return LogAppend(interp, lo, objc, objv);
+    case M_INFO: return LogInfo(interp, lo);
+    case M_READ: return LogRead(interp, lo, objc, objv);
+    case M_WAIT: return LogWait(interp, lo, objc, objv);
+    default: break;
+    }
+    /* sync and close: make the records durable; close also unmaps. */
+    const int error = method == M_SYNC
+	    ? lo.mapping.SyncRange(0, lo.mapping.length(), true) : lo.mapping.Close();
+    const std::string path = lo.path;
+    if (method == M_CLOSE) {
+	Tcl_DeleteCommandFromToken(interp, lo.token);	/* frees lo */
+    }
+    if (error != 0) {
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot sync log \"%s\"",
+		path.c_str()));
+    }
+    return TCL_OK;
+}
+
+/*
+ * Create path as a new, empty log of size bytes, atomically: the file is
+ * built under a temporary name in the same directory and linked into
+ * place, so no process ever sees it half made. Returns 0, EEXIST when
+ * path already exists (someone else may have just made it), or an
+ * errno value.
+ */
+int
+CreateLogFile(const std::string &path, std::uint64_t size) noexcept
+{
+    static std::atomic<unsigned long> attempt{0};
+    std::string temp;
+    mmapunix::UniqueFd fd;
+    try {
+	do {
+	    temp = path + ".new-" + std::to_string(::getpid()) + "-"
+		    + std::to_string(attempt.fetch_add(1));
+	    fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+	} while (fd.get() < 0 && errno == EEXIST);
+    } catch (const std::bad_alloc &) {
+	return ENOMEM;
+    }
+    if (fd.get() < 0) {
+	return errno;
+    }
+    unsigned char page[mmaplog::HEADER_SIZE];
+    mmaplog::FormatHeader(page, size);
+    int error = 0;
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0
+	    || ::pwrite(fd.get(), page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)
+	    || ::link(temp.c_str(), path.c_str()) != 0) {
+	error = errno != 0 ? errno : EIO;
+    }
+    ::unlink(temp.c_str());
+    return error;
+}
+
+/* Why an existing file is not a log we can open, as a Tcl error. */
+int
+FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
+	const unsigned char *fixed, std::uint64_t fileSize) noexcept
+{
+    switch (check) {
+    case mmaplog::HeaderCheck::NotLog:
+	return Fail(interp, Tcl_ObjPrintf("file \"%s\" is not a log: it does not start"
+		" with the mmap-log magic", path), {"MMAP", "LOG", "NOTLOG", path});
+    case mmaplog::HeaderCheck::Version:
+	return Fail(interp, Tcl_ObjPrintf("log \"%s\" has format version %u: this"
+		" package reads version %u", path, mmaplog::Load32(fixed + mmaplog::H_VERSION),
+		mmaplog::VERSION), {"MMAP", "LOG", "VERSION", path});
+    case mmaplog::HeaderCheck::SizeMismatch:
+	return Fail(interp, Tcl_ObjPrintf("log \"%s\" is damaged: its header says %s"
+		" bytes but the file has %s", path,
+		Decimal(mmaplog::Load64(fixed + mmaplog::H_FILE_SIZE)).text,
+		Decimal(fileSize).text), {"MMAP", "LOG", "DAMAGED", path});
+    default:
+	return Fail(interp, Tcl_ObjPrintf("log \"%s\" is damaged: its header fails"
+		" its checks", path), {"MMAP", "LOG", "DAMAGED", path});
+    }
+}
+
+/*
+ * Open an existing log: check it is one, with the size asked for, and
+ * map it. Nothing is written to the file.
+ */
+int
+OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool haveSize,
+	std::uint64_t size, mmapunix::UniqueFd &fd, LogObject *&out) noexcept
+{
+    const char *name = path.c_str();
+    mmapunix::FileInfo info;
+    if (int error = mmapunix::DescribeFd(fd.get(), info)) {
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    if (info.kind != mmapunix::FileKind::Regular) {
+	return Fail(interp, Tcl_ObjPrintf("file \"%s\" is not a log: it is not a regular"
+		" file", name), {"MMAP", "LOG", "NOTLOG", name});
+    }
+    unsigned char fixed[mmaplog::H_FIXED] = {};
+    const ssize_t got = ::pread(fd.get(), fixed, sizeof fixed, 0);
+    if (got < 0) {
+	return FailPosix(interp, errno, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    mmaplog::Geometry geometry;
+    mmaplog::HeaderCheck check = static_cast<std::size_t>(got) < sizeof fixed
+	    ? mmaplog::HeaderCheck::NotLog : mmaplog::CheckHeader(fixed, info.size, geometry);
+    if (check == mmaplog::HeaderCheck::NotLog && static_cast<std::size_t>(got) == sizeof fixed
+	    && std::memcmp(fixed, mmaplog::MAGIC, sizeof mmaplog::MAGIC) == 0) {
+	check = mmaplog::HeaderCheck::Damaged;
+    }
+    if (check != mmaplog::HeaderCheck::Ok) {
+	return FailHeader(interp, name, check, fixed, info.size);
+    }
+    if (haveSize && size != info.size) {
+	return Fail(interp, Tcl_ObjPrintf("log \"%s\" has %s bytes, not the %s given"
+		" with -size", name, Decimal(info.size).text, Decimal(size).text),
+		{"MMAP", "LOG", "SIZE", name});
+    }
+    mmapunix::Mapping mapping;
+    if (int error = mmapunix::Mapping::Create(fd.get(), 0, info.size, !readonly, true,
+	    mapping)) {
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    auto *lo = new (std::nothrow) LogObject(std::string(path), std::move(fd),
+	    std::move(mapping), geometry, readonly);
+    if (lo == nullptr) {
+	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    mmaplog::State state;
+    const mmaplog::Status status = lo->log.Snapshot(state);
+    if (status != mmaplog::Status::Ok) {
+	FailLogStatus(interp, *lo, status, "opening");
+	delete lo;
+	return TCL_ERROR;
+    }
+    out = lo;
+    return TCL_OK;
+}
+
+/* mmap::log open path ?-size bytes? ?-readonly? */
+int
+LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    static const char *const options[] = {"-readonly", "-size", nullptr};
+    enum Option { OPT_READONLY, OPT_SIZE };
+    if (objc < 3) {
+	Tcl_WrongNumArgs(interp, 2, objv, "path ?-size bytes? ?-readonly?");
+	return TCL_ERROR;
+    }
+    bool readonly = false, haveSize = false;
+    std::uint64_t size = 0;
+    for (int i = 3; i < objc; i++) {
+	int index;
+	if (Tcl_GetIndexFromObj(nullptr, objv[i], options, "option", 0, &index) != TCL_OK) {
+	    const char *given = Tcl_GetString(objv[i]);
+	    return Fail(interp, Tcl_ObjPrintf(
+		    "bad option \"%s\": must be -readonly or -size", given),
+		    {"MMAP", "OPTION", "UNKNOWN", given});
+	}
+	if (index == OPT_READONLY) {
+	    readonly = true;
+	    continue;
+	}
+	if (i + 1 >= objc) {
+	    return Fail(interp, Tcl_NewStringObj("missing value for option \"-size\"", -1),
+		    {"MMAP", "OPTION", "NOVALUE", "-size"});
+	}
+	if (ParseSize(interp, "-size", objv[++i], size) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	if (size < mmaplog::MIN_FILE_SIZE) {
+	    return Fail(interp, Tcl_ObjPrintf("bad value \"%s\" for option \"-size\": a log"
+		    " needs at least %s bytes", Tcl_GetString(objv[i]),
+		    Decimal(mmaplog::MIN_FILE_SIZE).text), {"MMAP", "OPTION", "VALUE", "-size"});
+	}
+	haveSize = true;
+    }
+    Tcl_DString native;
+    std::string path;
+    try {
+	Tcl_UtfToExternalDString(nullptr, Tcl_GetString(objv[2]), -1, &native);
+	path.assign(Tcl_DStringValue(&native), Tcl_DStringLength(&native));
+	Tcl_DStringFree(&native);
+    } catch (const std::bad_alloc &) {
+	return FailPosix(interp, ENOMEM, Tcl_NewStringObj("cannot open log", -1));
+    }
+    const char *name = path.c_str();
+    /* A creator that loses the race opens the winner's file. */
+    mmapunix::UniqueFd fd;
+    for (int round = 0; round < 3; round++) {
+	fd.reset(::open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+	if (fd.get() >= 0 || errno != ENOENT || readonly) {
+	    break;
+	}
+	if (!haveSize) {
+	    return Fail(interp, Tcl_ObjPrintf("cannot create log \"%s\": -size is required"
+		    " for a new log", name), {"MMAP", "LOG", "NOSIZE", name});
+	}
+	const int error = CreateLogFile(path, size);
+	if (error != 0 && error != EEXIST) {
+	    return FailPosix(interp, error, Tcl_ObjPrintf("cannot create log \"%s\"", name));
+	}
+    }
+    if (fd.get() < 0) {
+	return FailPosix(interp, errno, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    LogObject *lo = nullptr;
+    if (OpenLogFile(interp, path, readonly, haveSize, size, fd, lo) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    char command[40];
+    std::snprintf(command, sizeof command, "::mmap::log%lu", logCounter.fetch_add(1) + 1);
+    lo->token = Tcl_CreateObjCommand(interp, command, LogObjCmd, lo, LogDeleted);
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(command, -1));
+    return TCL_OK;
+}
+
+/* mmap::log open ... (the only subcommand, for now) */
+int
+MmapLogObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[]) noexcept
+{
+    if (objc < 2) {
+	Tcl_WrongNumArgs(interp, 1, objv, "open path ?-size bytes? ?-readonly?");
+	return TCL_ERROR;
+    }
+    if (std::strcmp(Tcl_GetString(objv[1]), "open") != 0) {
+	const char *given = Tcl_GetString(objv[1]);
+	return Fail(interp, Tcl_ObjPrintf("bad subcommand \"%s\": must be open", given),
+		{"MMAP", "LOG", "SUBCOMMAND", given});
+    }
+    return LogOpen(interp, objc, objv);
+}
+
 } // namespace
 
 /*
@@ -880,6 +1482,8 @@ Mmap_Init(Tcl_Interp *interp) noexcept
     if (Tcl_CreateObjCommand(interp, "::mmap", MmapObjCmd, nullptr, nullptr)
 	    == nullptr
 	    || Tcl_CreateObjCommand(interp, "::mmap::sync", MmapSyncObjCmd,
+		    nullptr, nullptr) == nullptr
+	    || Tcl_CreateObjCommand(interp, "::mmap::log", MmapLogObjCmd,
 		    nullptr, nullptr) == nullptr) {
 	return TCL_ERROR;
     }

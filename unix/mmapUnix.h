@@ -204,18 +204,20 @@ inline int InstallFaultGuard() noexcept {
 }
 
 /*
- * memcpy(dst, src, count), where whichever of them lies in the mapped
- * region [regionLow, regionHigh) may fault. Returns nullptr when the copy
- * completed, else the address in the region that hit a page with no file
- * behind it; then an unknown part of the bytes has been copied (memcpy
- * need not copy in order).
+ * Run body(), during which any access to the mapped region
+ * [regionLow, regionHigh) may fault. Returns nullptr when body returned,
+ * else the address in the region that hit a page with no file behind it;
+ * body was then left at that access, so it must hold no resource a jump
+ * out of it would leak (no locks, no allocations) and change nothing but
+ * memory its caller re-examines.
  *
- * sigsetjmp does not save the signal mask (a syscall per copy would
+ * sigsetjmp does not save the signal mask (a syscall per call would
  * cost more than most copies), so after a jump SIGBUS, which the kernel
  * blocks while the handler runs, is unblocked here by hand.
  */
-inline const void *GuardedCopy(void *dst, const void *src, std::size_t count,
-	const void *regionLow, const void *regionHigh) noexcept {
+template <typename Body>
+inline const void *GuardedCall(const void *regionLow, const void *regionHigh,
+	Body &&body) noexcept {
     detail::GuardFrame frame;
     frame.low = static_cast<const unsigned char *>(regionLow);
     frame.high = static_cast<const unsigned char *>(regionHigh);
@@ -229,10 +231,22 @@ inline const void *GuardedCopy(void *dst, const void *src, std::size_t count,
     }
     detail::activeFrame = &frame;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    std::memcpy(dst, src, count);
+    body();
     std::atomic_signal_fence(std::memory_order_seq_cst);
     detail::activeFrame = nullptr;
     return nullptr;
+}
+
+/*
+ * memcpy(dst, src, count), where whichever of them lies in the mapped
+ * region [regionLow, regionHigh) may fault. Returns nullptr when the copy
+ * completed, else the faulting address (see GuardedCall); then an
+ * unknown part of the bytes has been copied (memcpy need not copy in
+ * order).
+ */
+inline const void *GuardedCopy(void *dst, const void *src, std::size_t count,
+	const void *regionLow, const void *regionHigh) noexcept {
+    return GuardedCall(regionLow, regionHigh, [&] { std::memcpy(dst, src, count); });
 }
 
 /*
