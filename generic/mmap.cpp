@@ -943,43 +943,59 @@ FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
 
 /*
  * Messages are stored as standard UTF-8, readable by any program. Tcl's
- * own string bytes differ from it only in NUL (C0 80) and, in Tcl 8.6,
- * characters beyond the BMP (surrogate pairs, ED xx xx each); a message
- * holding neither byte is stored as it is, the rest through Tcl's utf-8
- * encoding. Reading converts back only payloads holding NUL or 4-byte
- * sequences (F0..F4).
+ * own string bytes differ from it only in NUL, which Tcl writes C0 80,
+ * and, in builds of Tcl 8.6 that keep characters beyond the BMP as
+ * surrogate pairs, in those (ED Ax xx ED Bx xx). A message holding
+ * neither lead byte is stored as it is; the rest is rewritten here (Tcl
+ * 8.6's utf-8 encoding would turn surrogate pairs into U+FFFD). Reading
+ * goes through Tcl's utf-8 encoding only for payloads holding NUL or a
+ * 4-byte character.
  */
-Tcl_Encoding
-Utf8Encoding() noexcept
-{
-    static Tcl_Encoding utf8 = Tcl_GetEncoding(nullptr, "utf-8");
-    return utf8;
-}
-
 bool
-NeedsConversion(const unsigned char *bytes, std::size_t length, bool reading) noexcept
+NeedsStandardForm(const char *bytes, std::size_t length) noexcept
 {
-    if (reading) {
-	for (std::size_t i = 0; i < length; i++) {
-	    if (bytes[i] == 0 || bytes[i] >= 0xF0) {
-		return true;
-	    }
-	}
-	return false;
-    }
     return std::memchr(bytes, 0xC0, length) != nullptr
 	    || std::memchr(bytes, 0xED, length) != nullptr;
+}
+
+void
+AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
+{
+    const auto *in = reinterpret_cast<const unsigned char *>(bytes);
+    for (std::size_t i = 0; i < length; i++) {
+	if (in[i] == 0xC0 && i + 1 < length && in[i + 1] == 0x80) {
+	    out.push_back('\0');
+	    i++;
+	} else if (in[i] == 0xED && i + 5 < length && (in[i + 1] & 0xF0) == 0xA0
+		&& in[i + 3] == 0xED && (in[i + 4] & 0xF0) == 0xB0) {
+	    const std::uint32_t high = ((in[i + 1] & 0x0Fu) << 6) | (in[i + 2] & 0x3Fu);
+	    const std::uint32_t low = ((in[i + 4] & 0x0Fu) << 6) | (in[i + 5] & 0x3Fu);
+	    const std::uint32_t code = 0x10000 + (high << 10) + low;
+	    out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+	    out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+	    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+	    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+	    i += 5;
+	} else {
+	    out.push_back(static_cast<char>(in[i]));
+	}
+    }
 }
 
 Tcl_Obj *
 MessageObj(const char *bytes, std::size_t length) noexcept
 {
-    const auto *u = reinterpret_cast<const unsigned char *>(bytes);
-    if (!NeedsConversion(u, length, true)) {
+    const auto *in = reinterpret_cast<const unsigned char *>(bytes);
+    bool plain = true;
+    for (std::size_t i = 0; i < length && plain; i++) {
+	plain = in[i] != 0 && in[i] < 0xF0;
+    }
+    if (plain) {
 	return Tcl_NewStringObj(bytes, static_cast<TclSize>(length));
     }
+    static const Tcl_Encoding utf8 = Tcl_GetEncoding(nullptr, "utf-8");
     Tcl_DString ds;
-    Tcl_ExternalToUtfDString(Utf8Encoding(), bytes, static_cast<TclSize>(length), &ds);
+    Tcl_ExternalToUtfDString(utf8, bytes, static_cast<TclSize>(length), &ds);
     Tcl_Obj *result = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
     return result;
@@ -1014,35 +1030,31 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) no
     }
     const std::size_t count = static_cast<std::size_t>(objc - 2);
     std::vector<mmaplog::Message> messages;
-    std::vector<std::string> converted;
+    std::string converted;	/* standard forms, one after the other */
     try {
 	messages.resize(count);
+	std::vector<std::size_t> starts(count, SIZE_MAX);
 	for (std::size_t i = 0; i < count; i++) {
 	    TclSize length;
 	    const char *bytes = Tcl_GetStringFromObj(objv[i + 2], &length);
-	    mmaplog::Message &m = messages[i];
-	    m.bytes = reinterpret_cast<const unsigned char *>(bytes);
-	    m.length = static_cast<std::size_t>(length);
-	    if (NeedsConversion(m.bytes, m.length, false)) {
-		Tcl_DString ds;
-		Tcl_UtfToExternalDString(Utf8Encoding(), bytes, length, &ds);
-		converted.emplace_back(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
-		Tcl_DStringFree(&ds);
-		m.bytes = reinterpret_cast<const unsigned char *>(converted.back().data());
-		m.length = converted.back().size();
+	    messages[i] = {reinterpret_cast<const unsigned char *>(bytes),
+		    static_cast<std::size_t>(length)};
+	    if (NeedsStandardForm(bytes, messages[i].length)) {
+		starts[i] = converted.size();
+		AppendStandardUtf8(bytes, messages[i].length, converted);
+		messages[i].length = converted.size() - starts[i];
+	    }
+	}
+	/* Only now that converted has stopped growing: point into it. */
+	for (std::size_t i = 0; i < count; i++) {
+	    if (starts[i] != SIZE_MAX) {
+		messages[i].bytes = reinterpret_cast<const unsigned char *>(
+			converted.data() + starts[i]);
 	    }
 	}
     } catch (const std::bad_alloc &) {
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("error appending to log \"%s\"",
 		lo.path.c_str()));
-    }
-    /* converted may have moved its strings while growing: point again. */
-    for (std::size_t i = 0, c = 0; i < count; i++) {
-	TclSize length;
-	const char *bytes = Tcl_GetStringFromObj(objv[i + 2], &length);
-	if (messages[i].bytes != reinterpret_cast<const unsigned char *>(bytes)) {
-	    messages[i].bytes = reinterpret_cast<const unsigned char *>(converted[c++].data());
-	}
     }
     for (const mmaplog::Message &m : messages) {
 	if (m.length > lo.log.MaxMessage()) {
