@@ -350,7 +350,7 @@ private:
     Found RecordHeaderAt(std::uint64_t pos, unsigned char header[RECORD_HEADER]) const noexcept;
     /* Where the record at pos really starts (pads and short ends wrap). */
     Found Normalise(std::uint64_t &pos, unsigned char header[RECORD_HEADER]) const noexcept;
-    Found Resync(std::uint64_t &pos, std::uint64_t above, std::uint64_t below,
+    Found Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
 	    std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept;
     bool DropOldest(State &state) const noexcept;
 
@@ -479,23 +479,23 @@ inline Log::Found Log::Normalise(std::uint64_t &pos,
 
 /*
  * After a record that failed its checks at pos, look for the next good
- * one: scan on at 8-byte steps (wrapping at the end of the area) for at
- * most limit bytes, for a header whose sequence number lies strictly
- * between above and below. Found::Record leaves pos and header on it.
+ * one: from pos itself (a sound record may sit there with a number not
+ * expected), scan on at 8-byte steps (wrapping at the end of the area) for at
+ * most limit bytes, for a header whose sequence number is at least
+ * lowest and below below. Found::Record leaves pos and header on it.
  */
-inline Log::Found Log::Resync(std::uint64_t &pos, std::uint64_t above, std::uint64_t below,
+inline Log::Found Log::Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
 	std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept {
-    for (std::uint64_t scanned = 8; scanned < limit; scanned += 8) {
-	pos += 8;
-	if (pos >= area_) {
-	    pos = 0;
+    for (std::uint64_t scanned = 0; scanned < limit; scanned += 8) {
+	if (scanned > 0) {
+	    pos = pos + 8 < area_ ? pos + 8 : 0;
 	}
 	const Found found = RecordHeaderAt(pos, header);
 	if (found == Found::Fault) {
 	    return found;
 	}
 	const std::uint64_t seq = Load64(header + R_SEQ);
-	if (found == Found::Record && seq > above && seq < below) {
+	if (found == Found::Record && seq >= lowest && seq < below) {
 	    return found;
 	}
     }
@@ -515,7 +515,7 @@ inline bool Log::DropOldest(State &state) const noexcept {
 	pos += RecordSize(Load32(header + R_LENGTH));
 	state.tailSeq++;
     } else if (found != Found::Fault) {
-	found = Resync(pos, state.tailSeq, state.nextSeq, area_, header);
+	found = Resync(pos, state.tailSeq + 1, state.nextSeq, area_, header);
 	if (found == Found::Record) {
 	    state.tailSeq = Load64(header + R_SEQ);
 	}
@@ -593,7 +593,8 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    bool dropped = false;
 	    while (state.Count() > 0) {
 		const std::uint64_t free = (state.tailPos + area_ - head % area_) % area_;
-		if (free >= span) {
+		/* (The count bound only binds after a state was garbled.) */
+		if (free >= span && state.Count() < area_ / RECORD_HEADER) {
 		    break;
 		}
 		if (!DropOldest(state)) {
@@ -673,11 +674,21 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result) const {
     std::string payload;
     unsigned char header[RECORD_HEADER];
     while (seq < start.nextSeq && wanted > 0) {
-	Found found = Normalise(pos, header);
-	if (found == Found::Record && Load64(header + R_SEQ) != seq) {
-	    found = Found::Invalid;
+	const Found found = Normalise(pos, header);
+	if (found == Found::Fault) {
+	    return Status::Fault;
 	}
-	if (found == Found::Invalid) {
+	const bool numbered = found == Found::Record && Load64(header + R_SEQ) == seq;
+	const std::uint32_t length = numbered ? Load32(header + R_LENGTH) : 0;
+	bool sound = numbered;
+	if (numbered && seq >= from) {
+	    payload.resize(length);
+	    if (!Get(areaOffset_ + pos + RECORD_HEADER, &payload[0], length)) {
+		return Status::Fault;
+	    }
+	    sound = Crc32c(0, payload.data(), length) == Load32(header + R_DATA_CHECK);
+	}
+	if (!sound) {
 	    /* Overwritten under us? Then carry on from the new oldest. */
 	    State now;
 	    if ((status = ReadSlots(now)) != Status::Ok) {
@@ -688,40 +699,32 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result) const {
 		pos = now.tailPos;
 		continue;
 	    }
-	    found = Resync(pos, seq, start.nextSeq, area_, header);
-	    const std::uint64_t skipTo = found == Found::Record
+	    /* Damaged: on to the next sound record (which, when only this
+	     * one's payload failed, is not the one at pos). */
+	    const Found next = Resync(pos, numbered ? seq + 1 : seq, start.nextSeq, area_,
+		    header);
+	    if (next == Found::Fault) {
+		return Status::Fault;
+	    }
+	    const std::uint64_t skipTo = next == Found::Record
 		    ? Load64(header + R_SEQ) : start.nextSeq;
 	    if (skipTo > from) {
 		result.damaged += skipTo - std::max(seq, from);
 	    }
 	    seq = skipTo;
+	    continue;
 	}
-	if (found == Found::Fault) {
-	    return Status::Fault;
-	}
-	if (found != Found::Record) {
-	    break;
-	}
-	const std::uint32_t length = Load32(header + R_LENGTH);
 	if (seq >= from) {
-	    payload.resize(length);
-	    if (!Get(areaOffset_ + pos + RECORD_HEADER, &payload[0], length)) {
-		return Status::Fault;
+	    Record r;
+	    r.seq = seq;
+	    r.time = static_cast<std::int64_t>(Load64(header + R_TIME));
+	    r.offset = result.arena.size();
+	    r.length = request.copyPayload ? length : 0;
+	    if (request.copyPayload) {
+		result.arena.append(payload);
 	    }
-	    if (Crc32c(0, payload.data(), length) == Load32(header + R_DATA_CHECK)) {
-		Record r;
-		r.seq = seq;
-		r.time = static_cast<std::int64_t>(Load64(header + R_TIME));
-		r.offset = result.arena.size();
-		r.length = request.copyPayload ? length : 0;
-		if (request.copyPayload) {
-		    result.arena.append(payload);
-		}
-		result.records.push_back(r);
-		wanted--;
-	    } else {
-		result.damaged++;
-	    }
+	    result.records.push_back(r);
+	    wanted--;
 	}
 	pos += RecordSize(length);
 	seq++;
