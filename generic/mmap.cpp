@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "mmapUnix.h"
+#include "mmapShared.h"
 #include "mmapLog.h"
 
 #ifndef PACKAGE_VERSION
@@ -206,17 +207,24 @@ struct MmapChannel {
 	    return FAULTED;
 	}
 	position = (at + count) % length;
-	dirtyLow = std::min(dirtyLow, second > 0 ? 0 : at);
-	dirtyHigh = std::max(dirtyHigh, at + first);
-	if (sync == SyncMode::None) {
-	    return 0;
+	NoteWritten(at, first);
+	NoteWritten(0, second);
+	const int error = SyncAfterWrite(at, first);
+	return error != 0 ? error : SyncAfterWrite(0, second);
+    }
+
+    /* Region bytes [at, at+count) changed: [mmap::sync] must cover them. */
+    void NoteWritten(std::size_t at, std::size_t count) noexcept {
+	if (count > 0) {
+	    dirtyLow = std::min(dirtyLow, at);
+	    dirtyHigh = std::max(dirtyHigh, at + count);
 	}
-	const bool wait = sync == SyncMode::Sync;
-	int error = mapping.SyncRange(at, first, wait);
-	if (error == 0) {
-	    error = mapping.SyncRange(0, second, wait);
-	}
-	return error;
+    }
+
+    /* What -sync asks of a write to [at, at+count): 0 or an errno value. */
+    int SyncAfterWrite(std::size_t at, std::size_t count) const noexcept {
+	return sync == SyncMode::None ? 0
+		: mapping.SyncRange(at, count, sync == SyncMode::Sync);
     }
 
     /* [mmap::sync]: make everything written so far durable, now. */
@@ -232,6 +240,7 @@ struct MmapChannel {
 	return error;
     }
 
+    Tcl_Obj *FaultMessage(bool writing, int &error) const noexcept;
     int ReportFault(bool writing) const noexcept;
 
     /*
@@ -256,27 +265,38 @@ struct MmapChannel {
 };
 
 /*
- * A copy touched a page with no file behind it. Find out why (a file
+ * An access touched a page with no file behind it. Find out why (a file
  * that shrank is the usual cause; a write into a hole on a full disk is
- * the other) and leave a message naming the channel in the channel's
- * error bypass, where [read], [gets] and [puts] pick it up. Returns the
- * errno value for the driver proc to report.
+ * the other): a message naming the channel, and in error the errno value
+ * that goes with it.
  */
-int
-MmapChannel::ReportFault(bool writing) const noexcept
+Tcl_Obj *
+MmapChannel::FaultMessage(bool writing, int &error) const noexcept
 {
     const std::uint64_t needed = offset + Length();
     mmapunix::FileInfo info;
     const bool shrank = mmapunix::DescribeFd(fd.get(), info) == 0
 	    && info.kind == mmapunix::FileKind::Regular && info.size < needed;
-    const int error = (writing && !shrank) ? ENOSPC : EIO;
+    error = (writing && !shrank) ? ENOSPC : EIO;
     const char *verb = writing ? "writing" : "reading";
     const char *name = Tcl_GetChannelName(channel);
-    Tcl_Obj *message = shrank
+    return shrank
 	    ? Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes under"
 		    " the mapping, which needs %s", verb, name,
 		    Decimal(info.size).text, Decimal(needed).text)
 	    : Tcl_ObjPrintf("error %s \"%s\": %s", verb, name, Tcl_ErrnoMsg(error));
+}
+
+/*
+ * Leave the fault's message in the channel's error bypass, where [read],
+ * [gets] and [puts] pick it up. Returns the errno value for the driver
+ * proc to report.
+ */
+int
+MmapChannel::ReportFault(bool writing) const noexcept
+{
+    int error;
+    Tcl_Obj *message = FaultMessage(writing, error);
     /* The bypass holds return options, then the message. */
     Tcl_Obj *report = WordList({"-code", "error", "-level", "0", "-errorcode"});
     Tcl_ListObjAppendElement(nullptr, report, PosixCode(error));
@@ -817,6 +837,26 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 /*
+ * The region behind the mmap channel named name, or nullptr with an error
+ * in interp (no such channel, or another kind).
+ */
+MmapChannel *
+LookupMmapChannel(Tcl_Interp *interp, const char *name) noexcept
+{
+    Tcl_Channel channel = Tcl_GetChannel(interp, name, nullptr);
+    if (channel == nullptr) {
+	return nullptr;
+    }
+    /* The bottom of a stack, as Tcl_GetChannel gives it, may be ours. */
+    if (Tcl_GetChannelType(channel) != &mmapChannelType) {
+	Fail(interp, Tcl_ObjPrintf("channel \"%s\" is not an mmap channel", name),
+		{"MMAP", "CHANNEL", "NOTMMAP", name});
+	return nullptr;
+    }
+    return static_cast<MmapChannel *>(Tcl_GetChannelInstanceData(channel));
+}
+
+/*
  * mmap::sync channelId
  *
  * Make everything written to the region so far durable: Tcl's own buffer
@@ -833,23 +873,15 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     const char *name = Tcl_GetString(objv[1]);
-    Tcl_Channel channel = Tcl_GetChannel(interp, name, nullptr);
-    if (channel == nullptr) {
+    MmapChannel *mc = LookupMmapChannel(interp, name);
+    if (mc == nullptr) {
 	return TCL_ERROR;
     }
-    /* The bottom of a stack, as Tcl_GetChannel gives it, may be ours. */
-    if (Tcl_GetChannelType(channel) != &mmapChannelType) {
-	return Fail(interp, Tcl_ObjPrintf(
-		"channel \"%s\" is not an mmap channel", name),
-		{"MMAP", "CHANNEL", "NOTMMAP", name});
-    }
     int error = 0;
-    if ((Tcl_GetChannelMode(channel) & TCL_WRITABLE) != 0
-	    && Tcl_Flush(channel) != TCL_OK) {
+    if ((mc->direction & TCL_WRITABLE) != 0 && Tcl_Flush(mc->channel) != TCL_OK) {
 	error = Tcl_GetErrno();
     } else {
-	error = static_cast<MmapChannel *>(
-		Tcl_GetChannelInstanceData(channel))->SyncWritten();
+	error = mc->SyncWritten();
     }
     if (error != 0) {
 	return FailPosix(interp, error,
@@ -1469,6 +1501,8 @@ MmapLogObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 
 } // namespace
 
+#include "mmapAccess.h"
+
 /*
  *----------------------------------------------------------------------
  * 4. Package initialisation
@@ -1495,6 +1529,7 @@ Mmap_Init(Tcl_Interp *interp) noexcept
 	    == nullptr
 	    || Tcl_CreateObjCommand(interp, "::mmap::sync", MmapSyncObjCmd,
 		    nullptr, nullptr) == nullptr
+	    || CreateAccessCommands(interp) != TCL_OK
 	    || Tcl_CreateObjCommand(interp, "::mmap::log", MmapLogObjCmd,
 		    nullptr, nullptr) == nullptr) {
 	return TCL_ERROR;

@@ -340,7 +340,7 @@ private:
     /* Touch the header words (of header, default ours) inside the guard. */
     template <typename F> bool Guarded(F &&body, unsigned char *header = nullptr) const noexcept {
 	unsigned char *low = header ? header : base_;
-	return mmapunix::GuardedCall(low, low + HEADER_SIZE, body) == nullptr;
+	return mmapunix::GuardedCall(body, low, low + HEADER_SIZE) == nullptr;
     }
 
     Status ReadSlots(State &state) const noexcept;

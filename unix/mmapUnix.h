@@ -113,10 +113,11 @@ inline std::size_t PageSize() noexcept {
  *
  * Touching a mapped page that no longer has file behind it (the file
  * shrank, or a hole in a sparse file cannot get a block on a full disk)
- * raises SIGBUS, whose default action kills the process. Every copy to or
- * from a region goes through GuardedCopy: it marks the copy in a
- * thread-local frame, and the SIGBUS handler jumps back out of a faulting
- * copy in the same thread, which then reports failure. A SIGBUS that is
+ * raises SIGBUS, whose default action kills the process. Every access to
+ * a region goes through GuardedCall (copies through GuardedCopy): it
+ * marks the access in a thread-local frame, and the SIGBUS handler jumps
+ * back out of a faulting access in the same thread, which then reports
+ * failure. A SIGBUS that is
  * not ours (another thread, another address, kill -BUS) is handed to the
  * handler that was installed before ours, so the process behaves as it
  * would without us.
@@ -204,20 +205,19 @@ inline int InstallFaultGuard() noexcept {
 }
 
 /*
- * Run body(), during which any access to the mapped region
- * [regionLow, regionHigh) may fault. Returns nullptr when body returned,
- * else the address in the region that hit a page with no file behind it;
- * body was then left at that access, so it must hold no resource a jump
- * out of it would leak (no locks, no allocations) and change nothing but
- * memory its caller re-examines.
+ * Run action(), which touches the mapped region [regionLow, regionHigh)
+ * and may fault there. Returns nullptr when it completed, else the
+ * address in the region that hit a page with no file behind it; then the
+ * action stopped part way. The action is jumped out of, so it must own
+ * nothing that needs destroying and hold no lock when it may fault.
  *
- * sigsetjmp does not save the signal mask (a syscall per call would
- * cost more than most copies), so after a jump SIGBUS, which the kernel
+ * sigsetjmp does not save the signal mask (a syscall per call would cost
+ * more than most copies), so after a jump SIGBUS, which the kernel
  * blocks while the handler runs, is unblocked here by hand.
  */
-template <typename Body>
-inline const void *GuardedCall(const void *regionLow, const void *regionHigh,
-	Body &&body) noexcept {
+template <typename Action>
+inline const void *GuardedCall(Action &&action, const void *regionLow,
+	const void *regionHigh) noexcept {
     detail::GuardFrame frame;
     frame.low = static_cast<const unsigned char *>(regionLow);
     frame.high = static_cast<const unsigned char *>(regionHigh);
@@ -231,7 +231,7 @@ inline const void *GuardedCall(const void *regionLow, const void *regionHigh,
     }
     detail::activeFrame = &frame;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    body();
+    action();
     std::atomic_signal_fence(std::memory_order_seq_cst);
     detail::activeFrame = nullptr;
     return nullptr;
@@ -239,14 +239,12 @@ inline const void *GuardedCall(const void *regionLow, const void *regionHigh,
 
 /*
  * memcpy(dst, src, count), where whichever of them lies in the mapped
- * region [regionLow, regionHigh) may fault. Returns nullptr when the copy
- * completed, else the faulting address (see GuardedCall); then an
- * unknown part of the bytes has been copied (memcpy need not copy in
- * order).
+ * region may fault: GuardedCall's result. After a fault an unknown part
+ * of the bytes has been copied (memcpy need not copy in order).
  */
 inline const void *GuardedCopy(void *dst, const void *src, std::size_t count,
 	const void *regionLow, const void *regionHigh) noexcept {
-    return GuardedCall(regionLow, regionHigh, [&] { std::memcpy(dst, src, count); });
+    return GuardedCall([=] { std::memcpy(dst, src, count); }, regionLow, regionHigh);
 }
 
 /*

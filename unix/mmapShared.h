@@ -1,0 +1,315 @@
+/*
+ * mmapShared.h --
+ *
+ *	Coordination through a shared region, at the OS level: a 64-bit word
+ *	in a mapping used atomically, sleeping until such a word changes and
+ *	waking its sleepers (a futex on Linux), and a lock kept in one word
+ *	that works between threads and processes and survives its holder's
+ *	death. Nothing here knows about Tcl, and nothing here guards against
+ *	SIGBUS: callers touch words only inside the fault guard of mmapUnix.h.
+ *
+ * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
+ */
+
+#ifndef MMAP_SHARED_H
+#define MMAP_SHARED_H
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
+namespace mmapunix {
+
+/*
+ * Other processes see the same bytes, so an atomic must be the bare word
+ * with no lock beside it: only lock-free atomics of the word's own size
+ * work across processes.
+ */
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free
+	&& sizeof(std::atomic<std::uint64_t>) == sizeof(std::uint64_t));
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free
+	&& sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+
+/* The 64-bit word at at, which the caller has checked is 8-byte aligned. */
+inline std::atomic<std::uint64_t> &SharedWord(unsigned char *at) noexcept {
+    return *reinterpret_cast<std::atomic<std::uint64_t> *>(at);
+}
+
+/*
+ * A futex is 32 bits wide. Sleeping on a 64-bit word means sleeping on
+ * its 32-bit half at the lower address: the low half of the value on a
+ * little-endian machine, the high half on a big-endian one.
+ * FUTEX_HALF_SHIFT says where that half sits in the value.
+ */
+constexpr unsigned FUTEX_HALF_SHIFT =
+	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? 0 : 32;
+
+inline std::atomic<std::uint32_t> &FutexHalf(std::atomic<std::uint64_t> &word) noexcept {
+    return *reinterpret_cast<std::atomic<std::uint32_t> *>(&word);
+}
+constexpr std::uint32_t FutexHalfOf(std::uint64_t value) noexcept {
+    return static_cast<std::uint32_t>(value >> FUTEX_HALF_SHIFT);
+}
+
+/*
+ * Sleep while word holds expected, for at most timeoutMs milliseconds
+ * (negative: no limit). Returns 0 when woken or when the word no longer
+ * held expected, ETIMEDOUT, EINTR (a signal handler ran), or another
+ * errno value. Like any futex wait it may also return 0 spuriously:
+ * callers look at the word again.
+ *
+ * On Linux this is FUTEX_WAIT without FUTEX_PRIVATE_FLAG, so a sleeper
+ * in one process is woken by WakeWaiters in another that maps the same
+ * file. Elsewhere there is no portable equivalent: the word is polled
+ * every millisecond, which costs a little CPU and up to a millisecond of
+ * latency, and WakeWaiters wakes nobody (the sleepers see the change).
+ */
+inline int WaitWhileEqual(const std::atomic<std::uint32_t> &word,
+	std::uint32_t expected, long timeoutMs) noexcept {
+#ifdef __linux__
+    struct timespec limit;
+    limit.tv_sec = timeoutMs / 1000;
+    limit.tv_nsec = (timeoutMs % 1000) * 1000000L;
+    if (::syscall(SYS_futex, const_cast<std::atomic<std::uint32_t> *>(&word),
+	    FUTEX_WAIT, expected, timeoutMs < 0 ? nullptr : &limit,
+	    nullptr, 0) == 0) {
+	return 0;
+    }
+    return errno == EAGAIN ? 0 : errno;	/* EAGAIN: the word had changed */
+#else
+    for (long waited = 0; word.load() == expected; waited++) {
+	if (timeoutMs >= 0 && waited >= timeoutMs) {
+	    return ETIMEDOUT;
+	}
+	const struct timespec step = {0, 1000000L};
+	if (::nanosleep(&step, nullptr) != 0) {
+	    return errno;
+	}
+    }
+    return 0;
+#endif
+}
+
+/*
+ * Wake up to count sleepers on word (INT_MAX: all). Returns how many were
+ * woken, or -errno.
+ */
+inline int WakeWaiters(const std::atomic<std::uint32_t> &word, int count) noexcept {
+#ifdef __linux__
+    const long woken = ::syscall(SYS_futex,
+	    const_cast<std::atomic<std::uint32_t> *>(&word), FUTEX_WAKE, count,
+	    nullptr, nullptr, 0);
+    return woken >= 0 ? static_cast<int>(woken) : -errno;
+#else
+    (void) word;
+    (void) count;
+    return 0;
+#endif
+}
+
+/*
+ *----------------------------------------------------------------------
+ * The lock word
+ *
+ * A lock kept in one shared 64-bit word: 0 when free; else the futex half
+ * holds the holder's thread id (bits 0-30) and a "someone sleeps" bit
+ * (bit 31), and the other half holds the holder's process id. On Linux
+ * thread ids are unique across the whole system (in one pid namespace),
+ * so the pair names one thread of one process, and tgkill(pid, tid, 0)
+ * tells whether that thread still exists. A locker that finds the holder
+ * gone takes the lock over with a compare-and-swap from the dead
+ * holder's value, so of several lockers exactly one succeeds.
+ *
+ * Limits: a dead holder whose process and thread ids have both been
+ * reused by a new thread of a new process looks alive until that thread
+ * ends; processes in different pid namespaces must not share a lock; a
+ * word that was not 0 before its first use as a lock may read as held by
+ * some live thread.
+ *----------------------------------------------------------------------
+ */
+
+enum class LockOutcome { Acquired, TookOverFromDeadHolder, HeldByThisThread, Failed };
+
+namespace detail {
+
+constexpr std::uint32_t LOCK_SLEEPERS = 0x80000000u;
+constexpr std::uint32_t LOCK_THREAD_MASK = 0x7fffffffu;
+
+/* How often a blocked locker checks whether the holder still lives. */
+constexpr long LOCK_CHECK_MS = 200;
+
+struct LockHolder {
+    std::uint32_t process;
+    std::uint32_t thread;
+};
+
+constexpr std::uint64_t LockValue(std::uint32_t futexHalf, std::uint32_t otherHalf) noexcept {
+    return (static_cast<std::uint64_t>(futexHalf) << FUTEX_HALF_SHIFT)
+	    | (static_cast<std::uint64_t>(otherHalf) << (32 - FUTEX_HALF_SHIFT));
+}
+constexpr LockHolder HolderOf(std::uint64_t value) noexcept {
+    return {static_cast<std::uint32_t>(value >> (32 - FUTEX_HALF_SHIFT)),
+	    FutexHalfOf(value) & LOCK_THREAD_MASK};
+}
+
+/*
+ * Who is calling. Linux thread ids are looked up each time, not cached:
+ * a forked child's thread must not carry its parent's id. Elsewhere a
+ * per-process thread number, with the process id beside it, still names
+ * one thread.
+ */
+inline LockHolder CurrentHolder() noexcept {
+#ifdef __linux__
+    const auto thread = static_cast<std::uint32_t>(::syscall(SYS_gettid));
+#else
+    static std::atomic<std::uint32_t> threadsSeen{0};
+    static thread_local const std::uint32_t thread = ++threadsSeen;
+#endif
+    return {static_cast<std::uint32_t>(::getpid()), thread & LOCK_THREAD_MASK};
+}
+
+#ifdef __linux__
+/*
+ * Whether a process that signals still reach has in fact ended: a killed
+ * process stays a zombie until its parent reaps it, and the parent may be
+ * the very process waiting for its lock. /proc/PID/stat gives the state
+ * letter after the command name's closing parenthesis.
+ */
+inline bool ProcessIsZombie(std::uint32_t process) noexcept {
+    char path[40];
+    std::snprintf(path, sizeof path, "/proc/%u/stat", process);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+	return false;
+    }
+    char text[512];
+    const ssize_t got = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    if (got <= 0) {
+	return false;
+    }
+    text[got] = '\0';
+    const char *close = std::strrchr(text, ')');
+    return close != nullptr && close[1] == ' '
+	    && (close[2] == 'Z' || close[2] == 'X');
+}
+#endif
+
+/*
+ * Whether the holder's thread still exists. EPERM means it exists but
+ * belongs to another user; anything else (ESRCH, or EINVAL for ids that
+ * no thread can have) means there is no such holder.
+ */
+inline bool HolderAlive(LockHolder holder) noexcept {
+#ifdef __linux__
+    const bool signalable = ::syscall(SYS_tgkill,
+	    static_cast<pid_t>(holder.process), static_cast<pid_t>(holder.thread),
+	    0) == 0 || errno == EPERM;
+    return signalable && !ProcessIsZombie(holder.process);
+#else
+    if (holder.process != 0
+	    && ::kill(static_cast<pid_t>(holder.process), 0) == 0) {
+	return true;	/* a thread that ended in a live process looks alive */
+    }
+    return errno == EPERM;
+#endif
+}
+
+} // namespace detail
+
+/*
+ * Take the lock, sleeping while a live thread holds it. Never returns
+ * while the lock is held by someone else: Acquired or
+ * TookOverFromDeadHolder mean the caller holds it now, HeldByThisThread
+ * means the caller already held it (nothing changed), Failed sets error
+ * to the errno value of a failed futex call (nothing changed).
+ *
+ * A locker that had to sleep takes the lock with the sleepers bit set,
+ * since it cannot know whether others still sleep; at worst that costs
+ * one needless wake-up at unlock.
+ */
+inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, int &error) noexcept {
+    using namespace detail;
+    const LockHolder me = CurrentHolder();
+    std::uint32_t sleptBit = 0;
+    std::uint64_t seen = word.load(std::memory_order_relaxed);
+    for (;;) {
+	const LockHolder holder = HolderOf(seen);
+	if (holder.thread == 0) {
+	    if (word.compare_exchange_weak(seen,
+		    LockValue(me.thread | sleptBit, me.process),
+		    std::memory_order_acquire, std::memory_order_relaxed)) {
+		return LockOutcome::Acquired;
+	    }
+	    continue;
+	}
+	if (holder.thread == me.thread && holder.process == me.process) {
+	    return LockOutcome::HeldByThisThread;
+	}
+	if (!HolderAlive(holder)) {
+	    const std::uint32_t sleepers = FutexHalfOf(seen) & LOCK_SLEEPERS;
+	    if (word.compare_exchange_strong(seen,
+		    LockValue(me.thread | sleepers, me.process),
+		    std::memory_order_acquire, std::memory_order_relaxed)) {
+		return LockOutcome::TookOverFromDeadHolder;
+	    }
+	    continue;
+	}
+	if ((FutexHalfOf(seen) & LOCK_SLEEPERS) == 0) {
+	    const std::uint64_t marked = seen | LockValue(LOCK_SLEEPERS, 0);
+	    if (!word.compare_exchange_weak(seen, marked,
+		    std::memory_order_relaxed)) {
+		continue;
+	    }
+	    seen = marked;
+	}
+	sleptBit = LOCK_SLEEPERS;
+	const int status = WaitWhileEqual(FutexHalf(word), FutexHalfOf(seen),
+		LOCK_CHECK_MS);
+	if (status != 0 && status != ETIMEDOUT && status != EINTR) {
+	    error = status;
+	    return LockOutcome::Failed;
+	}
+	seen = word.load(std::memory_order_relaxed);
+    }
+}
+
+/*
+ * Release the lock if this thread holds it (a word taken over by someone
+ * else, or never locked, is left alone), waking one sleeper if any.
+ */
+inline void UnlockWord(std::atomic<std::uint64_t> &word) noexcept {
+    using namespace detail;
+    const LockHolder me = CurrentHolder();
+    std::uint64_t seen = word.load(std::memory_order_relaxed);
+    for (;;) {
+	const LockHolder holder = HolderOf(seen);
+	if (holder.thread != me.thread || holder.process != me.process) {
+	    return;
+	}
+	if (word.compare_exchange_weak(seen, 0, std::memory_order_release,
+		std::memory_order_relaxed)) {
+	    break;
+	}
+    }
+    if ((FutexHalfOf(seen) & LOCK_SLEEPERS) != 0) {
+	WakeWaiters(FutexHalf(word), 1);
+    }
+}
+
+} // namespace mmapunix
+
+#endif /* MMAP_SHARED_H */
