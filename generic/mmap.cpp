@@ -1130,25 +1130,53 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 	    return TCL_ERROR;
 	}
     }
+    /*
+     * The list is built from an array sized for the records expected, and
+     * records the writers overwrote while they were read are dropped from
+     * its front afterwards.
+     */
+    std::vector<Tcl_Obj *> words;
+    mmaplog::ReadResult result;
+    mmaplog::Status status;
+    std::size_t stale = 0;
     try {
-	mmaplog::ReadResult result;
-	const mmaplog::Status status = lo.log.Read(request, result);
-	if (status != mmaplog::Status::Ok) {
-	    return FailLogStatus(interp, lo, status, "reading");
+	mmaplog::State now;
+	if ((status = lo.log.Snapshot(now)) == mmaplog::Status::Ok) {
+	    const std::uint64_t from = std::max(request.from, now.tailSeq);
+	    const std::uint64_t expected = std::min({request.count, request.last,
+		    from < now.nextSeq ? now.nextSeq - from : 0});
+	    words.reserve(3 * static_cast<std::size_t>(expected));
+	    status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
+		    const char *bytes, std::uint32_t length) {
+		Tcl_Obj *triple[] = {Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq)),
+			Tcl_NewWideIntObj(time), MessageObj(bytes, length)};
+		for (Tcl_Obj *word : triple) {
+		    Tcl_IncrRefCount(word);
+		    words.push_back(word);
+		}
+		return true;
+	    });
 	}
-	std::vector<Tcl_Obj *> words;
-	words.reserve(3 * result.records.size());
-	for (const mmaplog::Record &r : result.records) {
-	    words.push_back(Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(r.seq)));
-	    words.push_back(Tcl_NewWideIntObj(r.time));
-	    words.push_back(MessageObj(result.arena.data() + r.offset, r.length));
+	while (3 * stale < words.size()) {
+	    Tcl_WideInt seq;
+	    Tcl_GetWideIntFromObj(nullptr, words[3 * stale], &seq);
+	    if (static_cast<std::uint64_t>(seq) >= result.state.tailSeq) {
+		break;
+	    }
+	    stale++;
 	}
-	Tcl_SetObjResult(interp, Tcl_NewListObj(static_cast<TclSize>(words.size()),
-		words.data()));
     } catch (const std::bad_alloc &) {
-	return FailLogStatus(interp, lo, mmaplog::Status::NoMemory, "reading");
+	status = mmaplog::Status::NoMemory;
     }
-    return TCL_OK;
+    if (status == mmaplog::Status::Ok) {
+	Tcl_SetObjResult(interp, Tcl_NewListObj(static_cast<TclSize>(words.size() - 3 * stale),
+		words.data() + 3 * stale));
+    }
+    for (Tcl_Obj *word : words) {
+	Tcl_DecrRefCount(word);
+    }
+    return status == mmaplog::Status::Ok ? TCL_OK
+	    : FailLogStatus(interp, lo, status, "reading");
 }
 
 /* $log info: a dict. Walks and verifies the whole log. */
@@ -1156,20 +1184,25 @@ int
 LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
 {
     try {
-	mmaplog::ReadRequest request;
-	request.copyPayload = false;
 	mmaplog::ReadResult result;
-	const mmaplog::Status status = lo.log.Read(request, result);
+	std::vector<std::uint64_t> seqs;
+	const mmaplog::Status status = lo.log.Read(mmaplog::ReadRequest(), result,
+		[&](std::uint64_t seq, std::int64_t, const char *, std::uint32_t) {
+	    seqs.push_back(seq);
+	    return true;
+	});
 	if (status != mmaplog::Status::Ok) {
 	    return FailLogStatus(interp, lo, status, "reading");
 	}
+	const auto kept = std::lower_bound(seqs.begin(), seqs.end(), result.state.tailSeq);
 	const std::uint64_t next = result.state.nextSeq;
-	const std::uint64_t oldest = result.records.empty() ? next : result.records[0].seq;
+	const std::uint64_t oldest = kept == seqs.end() ? next : *kept;
+	const auto records = static_cast<std::uint64_t>(seqs.end() - kept);
 	const std::pair<const char *, Tcl_Obj *> entries[] = {
 	    {"size", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.geometry.fileSize))},
 	    {"oldest", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(oldest))},
 	    {"next", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(next))},
-	    {"records", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.records.size()))},
+	    {"records", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(records))},
 	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.damaged))},
 	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
 	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
