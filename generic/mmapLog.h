@@ -370,7 +370,6 @@ private:
 	return mmapunix::GuardedCall(body, low, low + HEADER_SIZE) == nullptr;
     }
 
-    Status ReadSlots(State &state) const noexcept;
     void Publish(State &state) const noexcept;
 
     enum class Found { Record, Pad, Invalid, Fault };
@@ -399,7 +398,7 @@ inline bool Plausible(const State &s, std::uint64_t areaSize) noexcept {
  * Seqlock read of the slot the generation names: retried while a writer
  * publishes; a stable slot that fails its checks is Garbled.
  */
-inline Status Log::ReadSlots(State &state) const noexcept {
+inline Status Log::Snapshot(State &state) const noexcept {
     for (int attempt = 0; attempt < 100000; attempt++) {
 	std::uint64_t before = 0, after = 0;
 	std::uint64_t field[SLOT_FIELDS];
@@ -434,10 +433,6 @@ inline Status Log::ReadSlots(State &state) const noexcept {
 	return Status::Ok;
     }
     return Status::Garbled;	/* a generation that never stops moving */
-}
-
-inline Status Log::Snapshot(State &state) const noexcept {
-    return ReadSlots(state);
 }
 
 /*
@@ -600,8 +595,7 @@ class AppendLock {
 public:
     explicit AppendLock(std::atomic<std::uint64_t> &word) noexcept
 	: word_(word), own_(detail::OwnLockValue()) {}
-    bool Take(bool &tookOver, int &error) noexcept {
-	tookOver = false;
+    bool Take(int &error) noexcept {
 	/* An append holds the lock for well under a microsecond: wait that
 	 * long for it before going to sleep in LockWord. */
 	for (int attempt = 0; attempt < SPINS; attempt++) {
@@ -614,10 +608,10 @@ public:
 	    }
 	    Pause();
 	}
+	/* A dead holder's append never committed: taking over is safe. */
 	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, error);
 	held_ = outcome == mmapunix::LockOutcome::Acquired
 		|| outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
-	tookOver = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
 	if (outcome == mmapunix::LockOutcome::HeldByThisThread) {
 	    error = EDEADLK;
 	}
@@ -657,16 +651,15 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     bool published = false;
     {
 	AppendLock lock(Word<std::uint64_t>(H_LOCK));
-	bool tookOver = false;
 	bool locked = false;
-	if (!Guarded([&] { locked = lock.Take(tookOver, lockError); })) {
+	if (!Guarded([&] { locked = lock.Take(lockError); })) {
 	    return Status::Fault;
 	}
 	if (!locked) {
 	    return Status::Lock;
 	}
 	State state;
-	status = ReadSlots(state);
+	status = Snapshot(state);
 	for (std::size_t i = 0; status == Status::Ok && i < count; i++) {
 	    const Message &m = messages[i];
 	    const std::uint64_t size = RecordSize(m.length);
@@ -745,7 +738,7 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 template <typename Visit>
 inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&visit) const {
     State start;
-    Status status = ReadSlots(start);
+    Status status = Snapshot(start);
     if (status != Status::Ok) {
 	return status;
     }
@@ -776,7 +769,7 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	if (!sound) {
 	    /* Overwritten under us? Then carry on from the new oldest. */
 	    State now;
-	    if ((status = ReadSlots(now)) != Status::Ok) {
+	    if ((status = Snapshot(now)) != Status::Ok) {
 		return status;
 	    }
 	    if (now.tailSeq > seq) {
@@ -809,7 +802,7 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	pos += RecordSize(length);
 	seq++;
     }
-    return ReadSlots(result.state);
+    return Snapshot(result.state);
 }
 
 inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHeader,
@@ -834,7 +827,7 @@ inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHe
 	    break;
 	}
 	State state;
-	if ((status = ReadSlots(state)) != Status::Ok) {
+	if ((status = Snapshot(state)) != Status::Ok) {
 	    break;
 	}
 	if (state.nextSeq > seq) {
