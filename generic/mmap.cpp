@@ -624,18 +624,28 @@ struct MapRequest {
     Tcl_Obj *channelName = nullptr;
 };
 
+/* A 64-bit non-negative integer, or false. */
+bool
+GetNonNegative(Tcl_Obj *value, std::uint64_t &out) noexcept
+{
+    Tcl_WideInt wide;
+    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+	return false;
+    }
+    out = static_cast<std::uint64_t>(wide);
+    return true;
+}
+
 /* Parse the value of a numeric option: a 64-bit non-negative integer. */
 int
 ParseSize(Tcl_Interp *interp, const char *option, Tcl_Obj *value,
 	std::uint64_t &out) noexcept
 {
-    Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+    if (!GetNonNegative(value, out)) {
 	return Fail(interp, Tcl_ObjPrintf(
 		"bad value \"%s\" for option \"%s\": must be a non-negative integer",
 		Tcl_GetString(value), option), {"MMAP", "OPTION", "VALUE", option});
     }
-    out = static_cast<std::uint64_t>(wide);
     return TCL_OK;
 }
 
@@ -1038,13 +1048,11 @@ int
 ParseCount(Tcl_Interp *interp, const char *what, Tcl_Obj *value,
 	std::uint64_t &out) noexcept
 {
-    Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+    if (!GetNonNegative(value, out)) {
 	return Fail(interp, Tcl_ObjPrintf(
 		"bad value \"%s\" for \"%s\": must be a non-negative integer",
 		Tcl_GetString(value), what), {"MMAP", "LOG", "VALUE", what});
     }
-    out = static_cast<std::uint64_t>(wide);
     return TCL_OK;
 }
 

@@ -152,14 +152,19 @@ ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")
 grep -E '^fuzz_mmap' "$work/fuzz.log" || true
 
-if [ "$status" -ne 0 ] || grep -Eq "$reports" "$work/fuzz.log"; then
-    keep_work=1
-    grep -E -B2 -A30 "$reports" "$work/fuzz.log" | head -n 80 || tail -n 40 "$work/fuzz.log"
-    echo "libfuzzer.sh: FAILED (exit status $status) after ${elapsed}s;" \
-         "log $work/fuzz.log; inputs: $(find "$work/artifacts" -type f | tr '\n' ' ')"
-    echo "  replay with: $0 <input>   (MMAP_FUZZ_TRACE=1 shows each Tcl command)"
-    exit 1
-fi
+# Stop the script if a fuzzer run failed: show the report, keep the inputs.
+#   check_run what log replay-hint
+check_run() {
+    if [ "$status" -ne 0 ] || grep -Eq "$reports" "$2"; then
+        keep_work=1
+        grep -E -B2 -A30 "$reports" "$2" | head -n 80 || tail -n 40 "$2"
+        echo "libfuzzer.sh: $1 FAILED (exit status $status) after ${elapsed}s;" \
+             "log $2; inputs: $(find "$work/artifacts" -type f | tr '\n' ' ')"
+        echo "  replay with: $3"
+        exit 1
+    fi
+}
+check_run fuzz_mmap "$work/fuzz.log" "$0 <input>   (MMAP_FUZZ_TRACE=1 shows each Tcl command)"
 
 # Optional: keep the grown corpus (never written into the source tree).
 if [ -n "${FUZZ_CORPUS_OUT:-}" ]; then
@@ -202,14 +207,8 @@ if [ "$FUZZ_LOG_SECONDS" -gt 0 ]; then
         -print_final_stats=1 ${FUZZ_FLAGS:-} "$work/log-corpus" >"$work/fuzz_log.log" 2>&1)
     status=$?
     set -e
-    if [ "$status" -ne 0 ] || grep -Eq "$reports" "$work/fuzz_log.log"; then
-        keep_work=1
-        grep -E -B2 -A30 "$reports" "$work/fuzz_log.log" | head -n 80 || tail -n 40 "$work/fuzz_log.log"
-        echo "libfuzzer.sh: fuzz_log FAILED (exit status $status); log $work/fuzz_log.log;" \
-             "inputs: $(find "$work/artifacts" -type f | tr '\n' ' ')"
-        echo "  replay with: $BUILDDIR/fuzz_log <input>"
-        exit 1
-    fi
+    elapsed=$FUZZ_LOG_SECONDS
+    check_run fuzz_log "$work/fuzz_log.log" "$BUILDDIR/fuzz_log <input>"
     echo "libfuzzer.sh: fuzz_log OK execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz_log.log")" \
          "seconds=$FUZZ_LOG_SECONDS"
 fi
