@@ -1069,34 +1069,47 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) no
 		" append", lo.path.c_str()), {"MMAP", "LOG", "READONLY", lo.path.c_str()});
     }
     const std::size_t count = static_cast<std::size_t>(objc - 2);
-    std::vector<mmaplog::Message> messages;
+    /* Most appends carry a message or two: no heap for those. */
+    constexpr std::size_t ON_STACK = 8;
+    mmaplog::Message onStack[ON_STACK];
+    std::size_t startsOnStack[ON_STACK];
+    std::vector<mmaplog::Message> onHeap;
+    std::vector<std::size_t> startsOnHeap;
     std::string converted;	/* standard forms, one after the other */
+    mmaplog::Message *messages = onStack;
+    std::size_t *starts = startsOnStack;
     try {
-	messages.resize(count);
-	std::vector<std::size_t> starts(count, SIZE_MAX);
+	if (count > ON_STACK) {
+	    onHeap.resize(count);
+	    startsOnHeap.resize(count);
+	    messages = onHeap.data();
+	    starts = startsOnHeap.data();
+	}
 	for (std::size_t i = 0; i < count; i++) {
 	    TclSize length;
 	    const char *bytes = Tcl_GetStringFromObj(objv[i + 2], &length);
 	    messages[i] = {reinterpret_cast<const unsigned char *>(bytes),
 		    static_cast<std::size_t>(length)};
+	    starts[i] = SIZE_MAX;
 	    if (NeedsStandardForm(bytes, messages[i].length)) {
 		starts[i] = converted.size();
 		AppendStandardUtf8(bytes, messages[i].length, converted);
 		messages[i].length = converted.size() - starts[i];
 	    }
 	}
-	/* Only now that converted has stopped growing: point into it. */
-	for (std::size_t i = 0; i < count; i++) {
-	    if (starts[i] != SIZE_MAX) {
-		messages[i].bytes = reinterpret_cast<const unsigned char *>(
-			converted.data() + starts[i]);
-	    }
-	}
     } catch (const std::bad_alloc &) {
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("error appending to log \"%s\"",
 		lo.path.c_str()));
     }
-    for (const mmaplog::Message &m : messages) {
+    /* Only now that converted has stopped growing: point into it. */
+    for (std::size_t i = 0; i < count; i++) {
+	if (starts[i] != SIZE_MAX) {
+	    messages[i].bytes = reinterpret_cast<const unsigned char *>(
+		    converted.data() + starts[i]);
+	}
+    }
+    for (std::size_t i = 0; i < count; i++) {
+	const mmaplog::Message &m = messages[i];
 	if (m.length > lo.log.MaxMessage()) {
 	    return Fail(interp, Tcl_ObjPrintf("message of %s bytes is too large for log"
 		    " \"%s\": at most %s bytes fit", Decimal(m.length).text,
@@ -1106,7 +1119,7 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) no
     }
     std::uint64_t last = 0;
     int error = 0;
-    const mmaplog::Status status = lo.log.Append(messages.data(), count,
+    const mmaplog::Status status = lo.log.Append(messages, count,
 	    mmaplog::NowMicros(), last, error);
     if (status != mmaplog::Status::Ok) {
 	return FailLogStatus(interp, lo, status, "appending to", error);

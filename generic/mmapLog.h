@@ -352,12 +352,9 @@ public:
 	    bool &arrived, int &error) noexcept;
 
 private:
-    /* Guarded copies between the file and memory: false on a fault. */
+    /* A guarded copy out of the file: false on a fault. */
     bool Get(std::uint64_t at, void *dst, std::size_t count) const noexcept {
 	return mmapunix::GuardedCopy(dst, base_ + at, count, base_, base_ + size_) == nullptr;
-    }
-    bool Put(std::uint64_t at, const void *src, std::size_t count) const noexcept {
-	return mmapunix::GuardedCopy(base_ + at, src, count, base_, base_ + size_) == nullptr;
     }
     template <typename T> std::atomic<T> &Word(std::size_t at,
 	    unsigned char *header = nullptr) const noexcept {
@@ -694,15 +691,19 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    Store64(header + R_TIME, static_cast<std::uint64_t>(timeMicros));
 	    Store32(header + R_DATA_CHECK, Crc32c(0, m.bytes, m.length));
 	    Store32(header + R_HEAD_CHECK, Crc32c(0, header, R_HEAD_CHECK));
-	    static const unsigned char zeros[8] = {};
 	    unsigned char pad[8] = {};
 	    Store32(pad, PAD_MAGIC);
-	    const std::uint64_t at = areaOffset_ + place;
-	    if ((place != head && head + sizeof pad <= area_ && !Put(areaOffset_ + head, pad, sizeof pad))
-		    || !Put(at, header, RECORD_HEADER)
-		    || !Put(at + RECORD_HEADER, m.bytes, m.length)
-		    || !Put(at + RECORD_HEADER + m.length, zeros,
-			    size - RECORD_HEADER - m.length)) {
+	    unsigned char *at = base_ + areaOffset_ + place;
+	    const bool wrapped = place != head && head + sizeof pad <= area_;
+	    const bool written = mmapunix::GuardedCall([&] {
+		if (wrapped) {
+		    std::memcpy(base_ + areaOffset_ + head, pad, sizeof pad);
+		}
+		std::memcpy(at, header, RECORD_HEADER);
+		std::memcpy(at + RECORD_HEADER, m.bytes, m.length);
+		std::memset(at + RECORD_HEADER + m.length, 0, size - RECORD_HEADER - m.length);
+	    }, base_, base_ + size_) == nullptr;
+	    if (!written) {
 		status = Status::Fault;
 		break;
 	    }
