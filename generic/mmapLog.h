@@ -171,17 +171,24 @@ constexpr std::size_t H_AREA_SIZE = 32;		/* u64 */
 constexpr std::size_t H_RESERVED = 40;		/* u32, 0 */
 constexpr std::size_t H_CHECK = 44;		/* u32 crc32c of bytes 0..43 */
 constexpr std::size_t H_FIXED = 48;		/* bytes the check covers + it */
+/*
+ * What an append writes shares as few cache lines as it can, since each
+ * line an appender writes moves to the next appender's core: the lock
+ * word, the generation and slot 0 share one line, slot 1 has the next;
+ * the wake words, which appenders only read unless someone waits, have
+ * a line of their own.
+ */
 constexpr std::size_t H_LOCK = 64;		/* u64 append lock (opaque) */
-constexpr std::size_t H_GENERATION = 128;	/* u64 committed generation */
-constexpr std::size_t H_WAKE = 136;		/* u32 bumped by every append */
-constexpr std::size_t H_WAITERS = 140;		/* u32 processes in [wait] */
-constexpr std::size_t H_SLOTS = 192;		/* two state slots */
-constexpr std::size_t SLOT_SIZE = 64;
+constexpr std::size_t H_GENERATION = 72;	/* u64 committed generation */
+constexpr std::size_t H_SLOTS = 80;		/* two state slots */
+constexpr std::size_t SLOT_SIZE = 48;
+constexpr std::size_t H_WAKE = 192;		/* u32 bumped by appends seen waited for */
+constexpr std::size_t H_WAITERS = 196;		/* u32 processes in [wait] */
 
 /* Slot fields (u64 each), from the slot's start. */
 enum SlotField { S_GENERATION, S_NEXT_SEQ, S_TAIL_SEQ, S_HEAD_POS, S_TAIL_POS, S_CHECK,
     SLOT_FIELDS };
-static_assert(SLOT_FIELDS * 8 <= SLOT_SIZE);
+static_assert(SLOT_FIELDS * 8 <= SLOT_SIZE && H_SLOTS + 2 * SLOT_SIZE <= H_WAKE);
 
 /* Records, 8-byte aligned in the area; offsets from the record's start. */
 constexpr std::uint32_t RECORD_MAGIC = 0x43455252;	/* "RREC" */
@@ -625,7 +632,7 @@ public:
     AppendLock &operator=(const AppendLock &) = delete;
 
 private:
-    static constexpr int SPINS = 200;
+    static constexpr int SPINS = 40;
     static void Pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -716,11 +723,18 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    published = true;
 	}
     }
-    /* After the unlock: a woken reader should not find the lock taken. */
+    /*
+     * After the unlock, so that a woken reader does not find the lock
+     * taken. The wake counter changes only when someone waits, so that
+     * appenders do not all write one more shared word. The fence pairs
+     * with the one in Wait: either this load sees the waiter counted, or
+     * the waiter's look at the state sees this append.
+     */
     if (published) {
 	Guarded([&] {
-	    Word<std::uint32_t>(H_WAKE).fetch_add(1, std::memory_order_seq_cst);
-	    if (Word<std::uint32_t>(H_WAITERS).load(std::memory_order_seq_cst) != 0) {
+	    std::atomic_thread_fence(std::memory_order_seq_cst);
+	    if (Word<std::uint32_t>(H_WAITERS).load(std::memory_order_relaxed) != 0) {
+		Word<std::uint32_t>(H_WAKE).fetch_add(1, std::memory_order_seq_cst);
 		mmapunix::WakeWaiters(Word<std::uint32_t>(H_WAKE), INT_MAX);
 	    }
 	});
@@ -823,7 +837,10 @@ inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHe
     Status status = Status::Ok;
     for (;;) {
 	std::uint32_t seen = 0;
-	if (!Guarded([&] { seen = wake.load(std::memory_order_seq_cst); }, words)) {
+	if (!Guarded([&] {
+		seen = wake.load(std::memory_order_seq_cst);
+		std::atomic_thread_fence(std::memory_order_seq_cst);	/* see Append */
+	    }, words)) {
 	    status = Status::Fault;
 	    break;
 	}
