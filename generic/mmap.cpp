@@ -10,10 +10,12 @@
  *	    1. the region: the state behind one channel and the byte copies;
  *	    2. the channel driver procs Tcl calls;
  *	    3. the [mmap] command: parsing, checking the source, mapping;
+ *	       then, from generic/mmapAccess.h, the commands that reach a
+ *	       region directly (mmap::read ... mmap::lock);
  *	    log objects: [mmap::log] (its format is in mmapLog.h);
  *	    4. package initialisation.
- *	Everything POSIX lives in unix/mmapUnix.h; this file turns its errno
- *	results into channel errors and Tcl errors.
+ *	Everything POSIX lives in unix/mmapUnix.h and unix/mmapShared.h;
+ *	this file turns their errno results into channel and Tcl errors.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
  */
@@ -23,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <climits>
 #include <cstdio>
@@ -122,21 +125,41 @@ const char *const syncModeNames[] = {"none", "async", "sync", nullptr};
 
 struct MmapChannel {
     mmapunix::Mapping mapping;	/* the region; unmapped on destruction */
-    mmapunix::UniqueFd fd;	/* a private copy of the source's fd, to
-				 * see whether the file shrank */
+    mmapunix::FileIdentity file;	/* to see whether the file shrank */
     std::uint64_t offset = 0;	/* where the region starts in the file */
     bool shared = false;	/* MAP_SHARED: writes reach the file */
     SyncMode sync = SyncMode::None;
     std::size_t position = 0;	/* 0..length; length means end of data */
+    std::size_t readSinceSeek = 0;	/* 0..length: see ReadBytes */
+    int lookError = 0;		/* the last look at the file after a fault: */
+    mmapunix::FileLook look;	/* 0 and what it found, or why it failed */
+    bool fileChanging = false;	/* changed between the looks at one fault */
     std::size_t dirtyLow = SIZE_MAX;	/* written since the last sync: */
     std::size_t dirtyHigh = 0;		/* [dirtyLow, dirtyHigh) */
     Tcl_Channel channel = nullptr;
     int direction = 0;		/* TCL_READABLE and/or TCL_WRITABLE */
     int watchMask = 0;		/* events a fileevent waits for */
     Tcl_TimerToken timer = nullptr;	/* pending fileevent notification */
+    Tcl_Obj *lastReport = nullptr;	/* the last fault report left in the
+					 * error bypass (we hold a reference,
+					 * so no other error can have its
+					 * address): only it may be dropped */
+
+    MmapChannel() noexcept = default;
+    MmapChannel(const MmapChannel &) = delete;
+    MmapChannel &operator=(const MmapChannel &) = delete;
+    ~MmapChannel() { ForgetReport(); }
 
     /* WriteBytes' result when a page had no file behind it. */
     static constexpr int FAULTED = -1;
+    /*
+     * How long a faulting copy is tried again while the file is long
+     * enough again (it shrank and grew back between fault and look). A
+     * time, not a count: a file cut and regrown in a tight loop can
+     * defeat dozens of tries in a row, while a page the disk cannot read
+     * may take long to fail each time.
+     */
+    static constexpr std::chrono::milliseconds RETRY_TIME{20};
 
     std::size_t Length() const noexcept { return mapping.length(); }
 
@@ -168,19 +191,56 @@ struct MmapChannel {
 		data + Length()) == nullptr;
     }
 
+    /* Look at the file after a fault; ReportFault explains the fault
+     * with what the last look found, as the file may change again. */
+    bool FileCoversRegion() noexcept {
+	lookError = file.Look(look);
+	return lookError == 0 && look.size >= offset + Length();
+    }
+    /* Run copy (which says whether it succeeded) again while it faults
+     * and the file is long enough again, for up to RETRY_TIME; not on a
+     * full file system, where a hole cannot get its page. */
+    template <typename Copy>
+    bool Retrying(Copy copy) noexcept {
+	if (copy()) {
+	    return true;
+	}
+	const auto giveUp = std::chrono::steady_clock::now() + RETRY_TIME;
+	fileChanging = false;
+	bool covers = FileCoversRegion();
+	const mmapunix::FileLook first = look;
+	while (covers && !file.FileSystemFull()
+		&& std::chrono::steady_clock::now() < giveUp) {
+	    if (copy()) {
+		return true;
+	    }
+	    covers = FileCoversRegion();
+	    fileChanging = fileChanging || (lookError == 0 && look.ChangedSince(first));
+	}
+	return false;
+    }
+
     /*
      * Copy up to count bytes from the position and advance past them.
      * Reads never wrap: at the end of the region they return 0 (EOF).
+     * Nor do they read more than a region's worth between two seeks:
+     * wrapping writes move the position back, and [fcopy $m $m] would
+     * chase its own writes for ever.
      * A read that reaches a missing page returns the bytes before it;
      * one that starts there returns FAULTED (position unchanged).
      */
     long ReadBytes(char *dst, std::size_t count) noexcept {
-	const std::size_t n = std::min(count, Length() - position);
-	const std::size_t got = CopyOut(dst, position, n);
-	if (got == 0 && n > 0) {
+	const std::size_t n = std::min({count, Length() - position,
+		Length() - readSinceSeek});
+	std::size_t got = 0;
+	if (n > 0 && !Retrying([&] {
+		got = CopyOut(dst, position, n);
+		return got > 0;
+	    })) {
 	    return FAULTED;
 	}
 	position += got;
+	readSinceSeek += got;
 	return static_cast<long>(got);
     }
 
@@ -203,7 +263,10 @@ struct MmapChannel {
 	}
 	const std::size_t first = std::min(count, length - at);
 	const std::size_t second = count - first;
-	if (!CopyIn(at, src, first) || (second > 0 && !CopyIn(0, src + first, second))) {
+	if (!Retrying([&] {
+		return CopyIn(at, src, first)
+			&& (second == 0 || CopyIn(0, src + first, second));
+	    })) {
 	    return FAULTED;
 	}
 	position = (at + count) % length;
@@ -241,19 +304,35 @@ struct MmapChannel {
     }
 
     Tcl_Obj *FaultMessage(bool writing, int &error) const noexcept;
-    int ReportFault(bool writing) const noexcept;
-
-    /*
-     * Drop a fault message nobody picked up: [fcopy] reports faults from
-     * errno alone, and [tell] or [seek] would later find the message and
-     * fail with it. ([close] is handled in MmapClose2.)
-     */
-    void DropStaleError() const noexcept {
-	Tcl_Obj *stale = nullptr;
-	Tcl_GetChannelError(channel, &stale);
-	if (stale != nullptr) {
-	    Tcl_DecrRefCount(stale);
+    int ReportFault(bool writing) noexcept;
+    void ForgetReport() noexcept {
+	if (lastReport != nullptr) {
+	    Tcl_DecrRefCount(lastReport);
+	    lastReport = nullptr;
 	}
+    }
+    /*
+     * Drop a fault report of ours that nobody picked up from an error
+     * bypass (the channel's, or during [close] the interp's, where Tcl
+     * moves it): [fcopy] reports faults from errno alone, and [tell],
+     * [seek] or [close] would later find the message and fail with it.
+     * Any other error found there is put back: a transform stacked on
+     * the channel leaves its own errors in the same places.
+     */
+    template <typename Holder>
+    void DropStaleReport(Holder holder, void (*take)(Holder, Tcl_Obj **),
+	    void (*putBack)(Holder, Tcl_Obj *)) noexcept {
+	Tcl_Obj *found = nullptr;
+	take(holder, &found);
+	if (found == nullptr) {
+	    return;
+	}
+	if (found == lastReport) {
+	    ForgetReport();
+	} else {
+	    putBack(holder, found);
+	}
+	Tcl_DecrRefCount(found);
     }
     void StartTimer() noexcept;
     void StopTimer() noexcept {
@@ -265,26 +344,42 @@ struct MmapChannel {
 };
 
 /*
- * An access touched a page with no file behind it. Find out why (a file
- * that shrank is the usual cause; a write into a hole on a full disk is
- * the other): a message naming the channel, and in error the errno value
- * that goes with it.
+ * An access touched a page with no file behind it, and trying again did
+ * not help. Find out why (a file that shrank is the usual cause; one that
+ * keeps being cut and regrown while the access is retried, another; a
+ * write into a hole on a full disk, another; a page the disk cannot give
+ * back, the last): a message naming the channel, and in error the errno
+ * value that goes with it.
  */
 Tcl_Obj *
 MmapChannel::FaultMessage(bool writing, int &error) const noexcept
 {
     const std::uint64_t needed = offset + Length();
-    mmapunix::FileInfo info;
-    const bool shrank = mmapunix::DescribeFd(fd.get(), info) == 0
-	    && info.kind == mmapunix::FileKind::Regular && info.size < needed;
-    error = (writing && !shrank) ? ENOSPC : EIO;
+    const bool found = lookError == 0;
+    const bool lost = !found && lookError != ENODEV;	/* devices have no size */
+    const bool shrank = found && look.size < needed;
+    const bool full = writing && found && !shrank && file.FileSystemFull();
+    error = full ? ENOSPC : EIO;
     const char *verb = writing ? "writing" : "reading";
     const char *name = Tcl_GetChannelName(channel);
-    return shrank
-	    ? Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes under"
-		    " the mapping, which needs %s", verb, name,
-		    Decimal(info.size).text, Decimal(needed).text)
-	    : Tcl_ObjPrintf("error %s \"%s\": %s", verb, name, Tcl_ErrnoMsg(error));
+    Tcl_Obj *message;
+    if (shrank) {
+	message = Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes"
+		" under the mapping, which needs %s", verb, name,
+		Decimal(look.size).text, Decimal(needed).text);
+    } else if (!full && fileChanging) {
+	message = Tcl_ObjPrintf("error %s \"%s\": the file keeps changing"
+		" under the mapping, and each retry of the copy faulted",
+		verb, name);
+    } else if (lost) {
+	message = Tcl_ObjPrintf("error %s \"%s\": a page of the mapping has no"
+		" file behind it, and the file can no longer be found to tell"
+		" why", verb, name);
+    } else {
+	message = Tcl_ObjPrintf("error %s \"%s\": %s", verb, name,
+		Tcl_ErrnoMsg(error));
+    }
+    return message;
 }
 
 /*
@@ -293,7 +388,7 @@ MmapChannel::FaultMessage(bool writing, int &error) const noexcept
  * proc to report.
  */
 int
-MmapChannel::ReportFault(bool writing) const noexcept
+MmapChannel::ReportFault(bool writing) noexcept
 {
     int error;
     Tcl_Obj *message = FaultMessage(writing, error);
@@ -301,6 +396,9 @@ MmapChannel::ReportFault(bool writing) const noexcept
     Tcl_Obj *report = WordList({"-code", "error", "-level", "0", "-errorcode"});
     Tcl_ListObjAppendElement(nullptr, report, PosixCode(error));
     Tcl_ListObjAppendElement(nullptr, report, message);
+    ForgetReport();
+    lastReport = report;
+    Tcl_IncrRefCount(lastReport);
     Tcl_SetChannelError(channel, report);
     return error;
 }
@@ -406,7 +504,7 @@ MmapWideSeek(void *instanceData, Tcl_WideInt offset, int seekMode,
 	int *errorCodePtr) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
-    mc->DropStaleError();
+    mc->DropStaleReport(mc->channel, Tcl_GetChannelError, Tcl_SetChannelError);
     const Tcl_WideInt length = static_cast<Tcl_WideInt>(mc->Length());
     Tcl_WideInt base;
     switch (seekMode) {
@@ -421,6 +519,7 @@ MmapWideSeek(void *instanceData, Tcl_WideInt offset, int seekMode,
 	return -1;
     }
     mc->position = static_cast<std::size_t>(base + offset);
+    mc->readSinceSeek = 0;
     return base + offset;
 }
 
@@ -591,15 +690,12 @@ MmapClose2(void *instanceData, Tcl_Interp *interp, int flags) noexcept
     }
     auto *mc = static_cast<MmapChannel *>(instanceData);
     /*
-     * Tcl moves a fault message nobody picked up into the interp before
+     * Tcl moves a fault report nobody picked up into the interp before
      * calling us; it belongs to an operation that already failed.
      */
     if (interp != nullptr) {
-	Tcl_Obj *stale = nullptr;
-	Tcl_GetChannelErrorInterp(interp, &stale);
-	if (stale != nullptr) {
-	    Tcl_DecrRefCount(stale);
-	}
+	mc->DropStaleReport(interp, Tcl_GetChannelErrorInterp,
+		Tcl_SetChannelErrorInterp);
     }
     mc->StopTimer();
     const int error = mc->mapping.Close();
@@ -752,7 +848,8 @@ std::atomic<unsigned long> channelCounter{0};
  * mmap ?-shared? ?-length bytes? ?-offset bytes? channelId
  *
  * Checks run from the cheapest to the most expensive, and nothing touches
- * the file before the mapping exists, so an error leaves it unchanged.
+ * the file before the mapping exists (but the source's own pending output,
+ * which it would write anyway), so an error leaves it unchanged.
  */
 int
 MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
@@ -798,6 +895,15 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 		{"MMAP", "CHANNEL", "NOFD", name});
     }
     const int sourceFd = static_cast<int>(reinterpret_cast<std::intptr_t>(handle));
+    /*
+     * Bytes still in the source's buffer belong in the file before its
+     * size is looked at; written later, at its [close], they would land
+     * over what the script wrote through the mapping meanwhile.
+     */
+    if ((sourceMode & TCL_WRITABLE) != 0 && Tcl_Flush(source) != TCL_OK) {
+	return FailPosix(interp, Tcl_GetErrno(), Tcl_ObjPrintf(
+		"cannot map channel \"%s\": cannot flush it", name));
+    }
     mmapunix::FileInfo info;
     if (int error = mmapunix::DescribeFd(sourceFd, info)) {
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
@@ -816,11 +922,9 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     if (mc == nullptr) {
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
     }
-    int error = mmapunix::DuplicateFd(sourceFd, mc->fd);
-    if (error == 0) {
-	error = mmapunix::Mapping::Create(mc->fd.get(), request.offset,
-		request.length, writable, request.shared, mc->mapping);
-    }
+    mc->file.Remember(sourceFd, info);
+    const int error = mmapunix::Mapping::Create(sourceFd, request.offset,
+	    request.length, writable, request.shared, mc->mapping);
     if (error != 0) {
 	delete mc;
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
@@ -917,9 +1021,30 @@ using TclSize = int;
 using TclSize = Tcl_Size;
 #endif
 
+/*
+ * A descriptor the log code opened itself, closed when it goes out of
+ * scope. A log keeps none once mapped: closing any descriptor of a file
+ * drops the process's POSIX record locks on it (see FileIdentity).
+ */
+struct OwnedFd {
+    int fd = -1;
+    OwnedFd() noexcept = default;
+    explicit OwnedFd(int opened) noexcept : fd(opened) {}
+    OwnedFd(const OwnedFd &) = delete;
+    OwnedFd &operator=(const OwnedFd &) = delete;
+    ~OwnedFd() { Reset(); }
+    void Reset(int opened = -1) noexcept {
+	if (fd >= 0) {
+	    ::close(fd);
+	}
+	fd = opened;
+    }
+};
+
 struct LogObject {
     std::string path;			/* as given, for messages */
-    mmapunix::UniqueFd fd;		/* to tell a shrunk file */
+    mmapunix::FileIdentity file;	/* to tell a shrunk file */
+    mmapunix::FileInfo info;		/* as opened: device and inode */
     mmapunix::Mapping mapping;		/* the whole file */
     mmapunix::Mapping wakeHeader;	/* -readonly: the header, writable,
 					 * so [wait] can announce itself */
@@ -928,9 +1053,9 @@ struct LogObject {
     bool readonly = false;
     Tcl_Command token = nullptr;
 
-    LogObject(std::string &&where, mmapunix::UniqueFd &&file, mmapunix::Mapping &&map,
+    LogObject(std::string &&where, const mmapunix::FileInfo &opened, mmapunix::Mapping &&map,
 	    const mmaplog::Geometry &g, bool ro) noexcept
-	: path(std::move(where)), fd(std::move(file)), mapping(std::move(map)),
+	: path(std::move(where)), info(opened), mapping(std::move(map)),
 	  geometry(g), log(mapping.data(), mapping.length(), g), readonly(ro) {}
 };
 
@@ -943,12 +1068,11 @@ std::atomic<unsigned long> logCounter{0};
 int
 FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
 {
-    mmapunix::FileInfo info;
-    Tcl_Obj *message = mmapunix::DescribeFd(lo.fd.get(), info) == 0
-	    && info.size < lo.geometry.fileSize
+    mmapunix::FileLook now;
+    Tcl_Obj *message = lo.file.Look(now) == 0 && now.size < lo.geometry.fileSize
 	    ? Tcl_ObjPrintf("error %s log \"%s\": the file shrank to %s bytes under"
 		    " the mapping, which needs %s", verb, lo.path.c_str(),
-		    Decimal(info.size).text, Decimal(lo.geometry.fileSize).text)
+		    Decimal(now.size).text, Decimal(lo.geometry.fileSize).text)
 	    : Tcl_ObjPrintf("error %s log \"%s\": %s", verb, lo.path.c_str(),
 		    Tcl_ErrnoMsg(EIO));
     Tcl_SetObjErrorCode(interp, PosixCode(EIO));
@@ -1253,12 +1377,11 @@ WakeHeader(LogObject &lo) noexcept
 	return lo.mapping.data();
     }
     if (lo.wakeHeader.length() == 0) {
-	mmapunix::UniqueFd rw(::open(lo.path.c_str(), O_RDWR | O_CLOEXEC));
-	struct stat mine, theirs;
-	if (rw.get() < 0 || ::fstat(lo.fd.get(), &mine) != 0
-		|| ::fstat(rw.get(), &theirs) != 0 || mine.st_ino != theirs.st_ino
-		|| mine.st_dev != theirs.st_dev
-		|| mmapunix::Mapping::Create(rw.get(), 0, mmaplog::HEADER_SIZE, true,
+	const OwnedFd rw(::open(lo.path.c_str(), O_RDWR | O_CLOEXEC));
+	mmapunix::FileInfo now;
+	if (rw.fd < 0 || mmapunix::DescribeFd(rw.fd, now) != 0
+		|| now.inode != lo.info.inode || now.device != lo.info.device
+		|| mmapunix::Mapping::Create(rw.fd, 0, mmaplog::HEADER_SIZE, true,
 			true, lo.wakeHeader) != 0) {
 	    return nullptr;
 	}
@@ -1351,24 +1474,24 @@ CreateLogFile(const std::string &path, std::uint64_t size) noexcept
 {
     static std::atomic<unsigned long> attempt{0};
     std::string temp;
-    mmapunix::UniqueFd fd;
+    OwnedFd fd;
     try {
 	do {
 	    temp = path + ".new-" + std::to_string(::getpid()) + "-"
 		    + std::to_string(attempt.fetch_add(1));
-	    fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
-	} while (fd.get() < 0 && errno == EEXIST);
+	    fd.Reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+	} while (fd.fd < 0 && errno == EEXIST);
     } catch (const std::bad_alloc &) {
 	return ENOMEM;
     }
-    if (fd.get() < 0) {
+    if (fd.fd < 0) {
 	return errno;
     }
     unsigned char page[mmaplog::HEADER_SIZE];
     mmaplog::FormatHeader(page, size);
     int error = 0;
-    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0
-	    || ::pwrite(fd.get(), page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)
+    if (::ftruncate(fd.fd, static_cast<off_t>(size)) != 0
+	    || ::pwrite(fd.fd, page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)
 	    || ::link(temp.c_str(), path.c_str()) != 0) {
 	error = errno != 0 ? errno : EIO;
     }
@@ -1406,11 +1529,11 @@ FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
  */
 int
 OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool haveSize,
-	std::uint64_t size, mmapunix::UniqueFd &fd, LogObject *&out) noexcept
+	std::uint64_t size, int fd, LogObject *&out) noexcept
 {
     const char *name = path.c_str();
     mmapunix::FileInfo info;
-    if (int error = mmapunix::DescribeFd(fd.get(), info)) {
+    if (int error = mmapunix::DescribeFd(fd, info)) {
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     if (info.kind != mmapunix::FileKind::Regular) {
@@ -1418,7 +1541,7 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 		" file", name), {"MMAP", "LOG", "NOTLOG", name});
     }
     unsigned char fixed[mmaplog::H_FIXED] = {};
-    const ssize_t got = ::pread(fd.get(), fixed, sizeof fixed, 0);
+    const ssize_t got = ::pread(fd, fixed, sizeof fixed, 0);
     if (got < 0) {
 	return FailPosix(interp, errno, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
@@ -1438,15 +1561,16 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 		{"MMAP", "LOG", "SIZE", name});
     }
     mmapunix::Mapping mapping;
-    if (int error = mmapunix::Mapping::Create(fd.get(), 0, info.size, !readonly, true,
+    if (int error = mmapunix::Mapping::Create(fd, 0, info.size, !readonly, true,
 	    mapping)) {
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
-    auto *lo = new (std::nothrow) LogObject(std::string(path), std::move(fd),
+    auto *lo = new (std::nothrow) LogObject(std::string(path), info,
 	    std::move(mapping), geometry, readonly);
     if (lo == nullptr) {
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
+    lo->file.Remember(fd, info);
     mmaplog::State state;
     const mmaplog::Status status = lo->log.Snapshot(state);
     if (status != mmaplog::Status::Ok) {
@@ -1507,10 +1631,10 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
     }
     const char *name = path.c_str();
     /* A creator that loses the race opens the winner's file. */
-    mmapunix::UniqueFd fd;
+    OwnedFd fd;
     for (int round = 0; round < 3; round++) {
-	fd.reset(::open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
-	if (fd.get() >= 0 || errno != ENOENT || readonly) {
+	fd.Reset(::open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+	if (fd.fd >= 0 || errno != ENOENT || readonly) {
 	    break;
 	}
 	if (!haveSize) {
@@ -1522,11 +1646,11 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
 	    return FailPosix(interp, error, Tcl_ObjPrintf("cannot create log \"%s\"", name));
 	}
     }
-    if (fd.get() < 0) {
+    if (fd.fd < 0) {
 	return FailPosix(interp, errno, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     LogObject *lo = nullptr;
-    if (OpenLogFile(interp, path, readonly, haveSize, size, fd, lo) != TCL_OK) {
+    if (OpenLogFile(interp, path, readonly, haveSize, size, fd.fd, lo) != TCL_OK) {
 	return TCL_ERROR;
     }
     char command[40];

@@ -55,12 +55,16 @@ struct Target {
 	return mmapunix::GuardedCall(action, data, data + mc->Length()) == nullptr;
     }
     /*
-     * The same, but on a fault leave the channel's message for it in
-     * interp and return TCL_ERROR.
+     * The same, tried again like a channel copy while the file changes
+     * under it; on a fault that stays, leave the channel's message for it
+     * in interp and return TCL_ERROR. A faulting access did nothing (an
+     * atomic instruction faults before it changes the word; a copy is
+     * simply done again), so repeating it is safe.
      */
     template <typename Action>
     int Guarded(Tcl_Interp *interp, Access access, Action &&action) const noexcept {
-	return Completes(action) ? TCL_OK : FailFault(interp, access);
+	return mc->Retrying([&] { return Completes(action); })
+		? TCL_OK : FailFault(interp, access);
     }
     int FailFault(Tcl_Interp *interp, Access access) const noexcept {
 	int error;
@@ -296,10 +300,20 @@ ParseWord(Tcl_Interp *interp, Tcl_Obj *value, std::uint64_t &out) noexcept
     return TCL_OK;
 }
 
-Tcl_Obj *
-NewWordObj(std::uint64_t value) noexcept
+/*
+ * Leave a 64-bit integer as the result. An unshared result object is
+ * reused: mmap::incr in a loop then allocates nothing.
+ */
+void
+SetWordResult(Tcl_Interp *interp, std::uint64_t value) noexcept
 {
-    return Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(value));
+    const auto wide = static_cast<Tcl_WideInt>(value);
+    Tcl_Obj *result = Tcl_GetObjResult(interp);
+    if (Tcl_IsShared(result)) {
+	Tcl_SetObjResult(interp, Tcl_NewWideIntObj(wide));
+    } else {
+	Tcl_SetWideIntObj(result, wide);
+    }
 }
 
 /*
@@ -329,7 +343,7 @@ MmapIncrObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     target.mc->NoteWritten(target.at, 8);
-    Tcl_SetObjResult(interp, NewWordObj(result));
+    SetWordResult(interp, result);
     return TCL_OK;
 }
 
@@ -361,7 +375,7 @@ MmapCasObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     target.mc->NoteWritten(target.at, 8);
-    Tcl_SetObjResult(interp, NewWordObj(found));
+    SetWordResult(interp, found);
     return TCL_OK;
 }
 

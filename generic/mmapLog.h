@@ -562,54 +562,18 @@ inline bool Log::DropOldest(State &state) const noexcept {
 }
 
 /*
- * The append lock is mmapunix's robust lock word. LockWord and UnlockWord
- * look up the caller's process and thread ids with two system calls each,
- * which on some virtual machines cost microseconds apiece, more than the
- * rest of an append. An uncontended append (the usual case) takes and
- * releases the word with one compare-and-swap each, using the same value
- * LockWord would store, with the ids cached per thread (looked up again in
- * a forked child); everything else (sleeping, taking over from a dead
- * holder, waking sleepers) is left to LockWord and UnlockWord.
+ * Holds the append lock (mmapunix's robust lock word) for one append and
+ * releases it however the append leaves. An append holds it for well
+ * under a microsecond, so a locker that finds it taken first watches it
+ * for about that long before LockWord puts it to sleep: sleeping and
+ * being woken cost system calls, and a lock handed over through them
+ * keeps the sleepers flag, so that every later release costs a wake-up.
  */
-namespace detail {
-
-inline std::atomic<unsigned> forkCount{0};
-
-inline void CountFork() noexcept {
-    forkCount.fetch_add(1, std::memory_order_relaxed);
-}
-
-inline std::uint64_t OwnLockValue() noexcept {
-    static const int registered = ::pthread_atfork(nullptr, nullptr, CountFork);
-    static thread_local unsigned cachedAt = 0;
-    static thread_local std::uint64_t value = 0;
-    const unsigned forks = forkCount.load(std::memory_order_relaxed);
-    if (value == 0 || cachedAt != forks || registered != 0) {
-	const mmapunix::detail::LockHolder me = mmapunix::detail::CurrentHolder();
-	value = mmapunix::detail::LockValue(me.thread, me.process);
-	cachedAt = forks;
-    }
-    return value;
-}
-
-} // namespace detail
-
-/* Releases the append lock when the append leaves, however it leaves. */
 class AppendLock {
 public:
-    explicit AppendLock(std::atomic<std::uint64_t> &word) noexcept
-	: word_(word), own_(detail::OwnLockValue()) {}
+    explicit AppendLock(std::atomic<std::uint64_t> &word) noexcept : word_(word) {}
     bool Take(int &error) noexcept {
-	/* An append holds the lock for well under a microsecond: wait that
-	 * long for it before going to sleep in LockWord. */
-	for (int attempt = 0; attempt < SPINS; attempt++) {
-	    std::uint64_t free = 0;
-	    if (word_.load(std::memory_order_relaxed) == 0
-		    && word_.compare_exchange_strong(free, own_, std::memory_order_acquire,
-			    std::memory_order_relaxed)) {
-		held_ = true;
-		return true;
-	    }
+	for (int spin = 0; spin < SPINS && word_.load(std::memory_order_relaxed) != 0; spin++) {
 	    Pause();
 	}
 	/* A dead holder's append never committed: taking over is safe. */
@@ -622,17 +586,15 @@ public:
 	return held_;
     }
     ~AppendLock() {
-	std::uint64_t mine = own_;
-	if (held_ && !word_.compare_exchange_strong(mine, 0, std::memory_order_release,
-		std::memory_order_relaxed)) {
-	    mmapunix::UnlockWord(word_);	/* sleepers to wake */
+	if (held_) {
+	    mmapunix::UnlockWord(word_);
 	}
     }
     AppendLock(const AppendLock &) = delete;
     AppendLock &operator=(const AppendLock &) = delete;
 
 private:
-    static constexpr int SPINS = 40;
+    static constexpr int SPINS = 400;
     static void Pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
@@ -640,7 +602,6 @@ private:
     }
 
     std::atomic<std::uint64_t> &word_;
-    const std::uint64_t own_;
     bool held_ = false;
 };
 

@@ -14,7 +14,7 @@
 #	    -small        tiny sizes and counts, for a smoke run in CI; the
 #	                  environment variable BENCH_SMALL=1 does the same
 #	    -cases LIST   run only these cases: logw rand bulk lines mapcost
-#	                  log
+#	                  region log
 #	    -dir DIR      make the scratch directory inside DIR (default
 #	                  $TMPDIR, else /tmp); it is removed at the end
 #
@@ -53,7 +53,7 @@ namespace eval ::bench {
     variable fileCache
     array set fileCache {}
 
-    variable allCases {logw rand bulk lines mapcost log}
+    variable allCases {logw rand bulk lines mapcost region log}
 }
 
 # ----------------------------------------------------------------------------
@@ -62,7 +62,7 @@ namespace eval ::bench {
 
 proc ::bench::usage {} {
     return "usage: bench.tcl ?-rounds N? ?-small? ?-cases {logw rand bulk\
-	lines mapcost log}? ?-dir DIR?"
+	lines mapcost region log}? ?-dir DIR?"
 }
 
 # usageError message --
@@ -151,6 +151,9 @@ proc ::bench::configure {} {
 	    logwSyncCount	3000 \
 	    randCount		100000 \
 	    mapIters		1000 \
+	    incrCount		1000000 \
+	    lockCount		20000 \
+	    pingCount		2000 \
 	    bigMapSize		[expr {4 << 30}] \
 	    mlogCount		200000 \
 	    mlogReadCount	100000 \
@@ -165,6 +168,9 @@ proc ::bench::configure {} {
 	    logwSyncCount	100 \
 	    randCount		1000 \
 	    mapIters		100 \
+	    incrCount		10000 \
+	    lockCount		1000 \
+	    pingCount		2000 \
 	    bigMapSize		[expr {64 * $MiB}] \
 	    mlogCount		2000 \
 	    mlogReadCount	1000 \
@@ -409,7 +415,7 @@ proc ::bench::makeData {dir} {
 
     set t0 [clock microseconds]
     set cases $cfg(cases)
-    if {"rand" in $cases || "bulk" in $cases} {
+    if {"rand" in $cases || "bulk" in $cases || "region" in $cases} {
 	progress "making [sizeText $cfg(binSize)] binary file"
 	makeBinaryFile $cfg(binPath) $cfg(binSize) $cfg(blockSize)
 	warmFile $cfg(binPath)
@@ -830,6 +836,226 @@ proc ::bench::caseMapCost {} {
 }
 
 # ----------------------------------------------------------------------------
+# The region commands (mmap::read, mmap::incr, mmap::lock, mmap::wait/wake)
+# against what a script would use without them.  "native" is that other
+# way: seek + read on a file channel, Thread's tsv::incr, TclX flock on a
+# file, a pair of pipes.
+# ----------------------------------------------------------------------------
+
+# regionReadRun offsets fresh who check --
+#	$cfg(randCount) random 256-byte reads: seek + read on a file channel
+#	(native) or mmap::read (mmap).  Warm: the reads ran once, untimed, on
+#	the same channel (the mapping's pages are in place); fresh: a channel
+#	opened just before.
+proc ::bench::regionReadRun {offsets fresh who check} {
+    variable cfg
+    set len $cfg(randLen)
+    set ch [openFor $who $cfg(binPath)]
+    try {
+	if {$who eq "native"} {
+	    # mmap::read gives bytes; so does this, and faster than text.
+	    fconfigure $ch -translation binary
+	    set read {seek $ch $off; read $ch $len}
+	} else {
+	    set read {mmap::read $ch $off $len}
+	}
+	if {$check} {
+	    set seen {}
+	    foreach off $offsets {
+		append seen [eval $read]
+	    }
+	    return [digest $seen]
+	}
+	if {!$fresh} {
+	    foreach off $offsets {
+		eval $read
+	    }
+	}
+	# The loop bodies are literal so that both get compiled alike.
+	set t0 [clock microseconds]
+	if {$who eq "native"} {
+	    foreach off $offsets {
+		seek $ch $off
+		read $ch $len
+	    }
+	} else {
+	    foreach off $offsets {
+		mmap::read $ch $off $len
+	    }
+	}
+	return [expr {[clock microseconds] - $t0}]
+    } finally {
+	close $ch
+    }
+}
+
+# regionIncrRun who check --
+#	$cfg(incrCount) increments of one counter: tsv::incr (native) or
+#	mmap::incr on a -shared mapping (mmap).  Returns the final value when
+#	checking.
+proc ::bench::regionIncrRun {who check} {
+    variable cfg
+    set count $cfg(incrCount)
+    if {$who eq "native"} {
+	tsv::set bench counter 0
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    tsv::incr bench counter
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	return [expr {$check ? [tsv::get bench counter] : $us}]
+    }
+    writeBinary $cfg(counterPath) [string repeat \0 64]
+    set m [openMmap $cfg(counterPath) 1]
+    try {
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    mmap::incr $m 8
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	return [expr {$check ? [mmap::incr $m 8 0] : $us}]
+    } finally {
+	close $m
+    }
+}
+
+# regionLockRun who check --
+#	$cfg(lockCount) updates of a counter kept in a file, each under an
+#	exclusive lock: TclX flock on the file, read and write through its
+#	channel (native); mmap::lock with mmap::read and mmap::write (mmap).
+proc ::bench::regionLockRun {who check} {
+    variable cfg
+    set count $cfg(lockCount)
+    writeBinary $cfg(counterPath) [string repeat \0 64]
+    if {$who eq "native"} {
+	set f [open $cfg(counterPath) r+]
+	fconfigure $f -translation binary -buffering none
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    flock -write $f
+	    seek $f 8
+	    binary scan [read $f 8] w n
+	    seek $f 8
+	    puts -nonewline $f [binary format w [incr n]]
+	    funlock $f
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	close $f
+    } else {
+	set m [openMmap $cfg(counterPath) 1]
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    mmap::lock $m 0 {
+		binary scan [mmap::read $m 8 8] w n
+		mmap::write $m 8 [binary format w [incr n]]
+	    }
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	close $m
+    }
+    if {!$check} {
+	return $us
+    }
+    binary scan [readFileBytes $cfg(counterPath) 8 8] w n
+    return $n
+}
+
+# regionPingRun who check --
+#	$cfg(pingCount) round trips between this process and a child tclsh:
+#	a line each way over its pipes (native), or a word in a -shared
+#	mapping that each side increments, then wakes the other, which waits
+#	for the change (mmap).  Starting the child is not timed.
+proc ::bench::regionPingRun {who check} {
+    variable cfg
+    set count $cfg(pingCount)
+    writeBinary $cfg(counterPath) [string repeat \0 64]
+    set script [file join [file dirname $cfg(counterPath)] ping.tcl]
+    writeBinary $script {
+	package require mmap
+	lassign $argv who path count
+	fconfigure stdout -buffering line
+	if {$who eq "native"} {
+	    puts ready
+	    for {set i 0} {$i < $count} {incr i} {
+		gets stdin
+		puts pong
+	    }
+	} else {
+	    set f [open $path r+]
+	    set m [mmap -shared $f]
+	    close $f
+	    puts ready
+	    set v 0
+	    for {set i 0} {$i < $count} {incr i} {
+		while {[mmap::incr $m 0 0] == $v} {
+		    mmap::wait $m 0 $v
+		}
+		set v [mmap::incr $m 0]
+		mmap::wake $m 0
+	    }
+	}
+    }
+    set child [open |[list [info nameofexecutable] $script $who \
+			  $cfg(counterPath) $count] r+]
+    fconfigure $child -buffering line
+    gets $child
+    if {$who eq "native"} {
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    puts $child ping
+	    gets $child
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	set trips $i
+    } else {
+	set m [openMmap $cfg(counterPath) 1]
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    set v [mmap::incr $m 0]
+	    mmap::wake $m 0
+	    while {[mmap::incr $m 0 0] == $v} {
+		mmap::wait $m 0 $v
+	    }
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	set trips [expr {[mmap::incr $m 0 0] / 2}]
+	close $m
+    }
+    close $child
+    return [expr {$check ? $trips : $us}]
+}
+
+proc ::bench::caseRegion {} {
+    variable cfg
+    variable notes
+    set cfg(counterPath) [file join [file dirname $cfg(binPath)] counter.bin]
+    set offsets [randOffsets]
+    foreach fresh {0 1} label {warm fresh} target {8 2.5} {
+	set s [measure "region-read-$label" {native mmap} \
+		   [list ::bench::regionReadRun $offsets $fresh]]
+	addRow "mmap::read $label $cfg(randCount)x$cfg(randLen)B" $s \
+	    $cfg(randCount) "µs/read" $target
+    }
+    # The contenders of these two come from other packages.
+    foreach {package title run label count unit target} [list \
+	    Thread region-incr ::bench::regionIncrRun \
+		"mmap::incr x$cfg(incrCount) (native: tsv::incr)" \
+		$cfg(incrCount) "µs/incr" 1.0 \
+	    Tclx region-lock ::bench::regionLockRun \
+		"mmap::lock+read+write x$cfg(lockCount) (native: flock)" \
+		$cfg(lockCount) "µs/update" 5.0] {
+	if {[catch {package require $package}]} {
+	    lappend notes "$title: n/a, package $package is not installed"
+	    continue
+	}
+	addRow $label [measure $title {native mmap} $run] $count $unit $target
+    }
+    set s [measure "region-ping" {native mmap} ::bench::regionPingRun]
+    addRow "mmap::wait/wake ping-pong x$cfg(pingCount) (native: pipes)" $s \
+	$cfg(pingCount) "µs/round trip" 1.0
+}
+
+# ----------------------------------------------------------------------------
 # Report
 # ----------------------------------------------------------------------------
 
@@ -1242,6 +1468,7 @@ proc ::bench::main {argv} {
 		bulk	{ caseBulk $readers }
 		lines	{ caseLines $readers }
 		mapcost { caseMapCost }
+		region	{ caseRegion }
 		log	{ caseLog }
 	    }
 	    forgetFiles

@@ -1,7 +1,10 @@
 # differential.tcl --
 #
 #	Differential test of the mmap channel: random sequences of channel
-#	operations go both to a real mmap channel and to a small pure-Tcl model
+#	operations (and of mmap::read and mmap::write, which reach the region
+#	without moving the position; an mmap::write into bytes Tcl has read
+#	ahead is preceded by a seek, as the manual asks of scripts that mix
+#	them) go both to a real mmap channel and to a small pure-Tcl model
 #	of the mapped region, and after every step the two must agree on the
 #	result (data returned, error or not, gets counts), on [tell] and on
 #	[eof].  At the end of each sequence the channel is closed and the file
@@ -220,6 +223,52 @@ proc ::model::write {data} {
     return {0 {}}
 }
 
+# The bytes mmap::read and mmap::write would touch, or the error they give
+# when those lie outside the region ("" when they are inside).
+proc ::model::outside {offset count chan} {
+    variable L
+    if {$offset > $L} {
+	return "offset \"$offset\" is past the end of channel \"$chan\" ($L bytes)"
+    }
+    if {$offset + $count > $L} {
+	return "offset \"$offset\" plus $count bytes reaches past the end of\
+		channel \"$chan\" ($L bytes)"
+    }
+    return ""
+}
+
+# mread offset count chan --	[mmap::read]: count "all" reads to the end.
+#		Neither the position nor the eof flag changes.
+proc ::model::mread {offset count chan} {
+    variable M
+    set error [outside $offset [expr {$count eq "all" ? 0 : $count}] $chan]
+    if {$error ne ""} {
+	::diff::tally "mmap::read refused"
+	return [list 1 $error]
+    }
+    ::diff::tally "mmap::read"
+    if {$count eq "all"} {
+	return [list 0 [string range $M $offset end]]
+    }
+    return [list 0 [string range $M $offset [expr {$offset + $count - 1}]]]
+}
+
+# mwrite offset data chan --	[mmap::write]: never wraps, all or nothing.
+proc ::model::mwrite {offset data chan} {
+    variable M
+    set n [string length $data]
+    set error [outside $offset $n $chan]
+    if {$error ne ""} {
+	::diff::tally "mmap::write refused"
+	return [list 1 $error]
+    }
+    ::diff::tally "mmap::write"
+    if {$n > 0} {
+	set M [string replace $M $offset [expr {$offset + $n - 1}] $data]
+    }
+    return {0 {}}
+}
+
 # tally what --	count one occurrence of an interesting case (the coverage
 #		line printed at the end shows them all)
 proc ::diff::tally {what} {
@@ -343,10 +392,25 @@ proc ::diff::pickSeek {} {
     list $offset $origin
 }
 
+# pickOffset --	an offset for mmap::read / mmap::write: in the region
+#		mostly, at its end, or past it (an error)
+proc ::diff::pickOffset {} {
+    set L $::model::L
+    set r [rnd 10]
+    if {$r < 1} {
+	return 0
+    } elseif {$r < 2} {
+	return $L
+    } elseif {$r < 3} {
+	return [expr {$L + 1 + [rnd 10]}]
+    }
+    return [rnd [expr {$L + 1}]]
+}
+
 # randomOp --	one random operation, as a list
 proc ::diff::randomOp {} {
     variable config
-    set r [rnd 1000]
+    set r [rnd 1100]
     if {$r < 150} {
 	return [list seek {*}[pickSeek]]
     } elseif {$r < 370} {
@@ -365,9 +429,31 @@ proc ::diff::randomOp {} {
 	return [list tell]
     } elseif {$r < 980} {
 	return [list eof]
-    } else {
+    } elseif {$r < 1000} {
 	return [list file]
+    } elseif {$r < 1050} {
+	return [list mread [pickOffset] [expr {[rnd 10] ? [pickSize] : "all"}]]
+    } else {
+	return [list mwrite [pickOffset] \
+		    [randomBytes [dict get $config data] [pickSize]]]
     }
+}
+
+# staleReadAhead op pending --	whether op is an mmap::write into bytes
+#		that Tcl has already read ahead (pending of them from the
+#		position on): the channel would go on returning the old
+#		bytes until a seek, as documented, so the run seeks first.
+proc ::diff::staleReadAhead {op pending} {
+    if {[lindex $op 0] ne "mwrite" || $pending == 0} {
+	return 0
+    }
+    lassign $op - offset data
+    set P $::model::P
+    if {$offset < $P + $pending && $offset + [string length $data] > $P} {
+	tally "seek before an mmap::write into read-ahead"
+	return 1
+    }
+    return 0
 }
 
 # ----------------------------------------------------------------------------
@@ -413,6 +499,17 @@ proc ::diff::onChannel {op} {
 	file {
 	    return [fileRegion]
 	}
+	mread {
+	    lassign $op - offset count
+	    if {$count eq "all"} {
+		return [mmap::read $ch $offset]
+	    }
+	    return [mmap::read $ch $offset $count]
+	}
+	mwrite {
+	    lassign $op - offset data
+	    return [mmap::write $ch $offset $data]
+	}
     }
 }
 
@@ -450,6 +547,12 @@ proc ::diff::onModel {op pending} {
 		return [list 0 $::model::M]
 	    }
 	    return [list 0 [dict get $config region]]
+	}
+	mread {
+	    return [::model::mread [lindex $op 1] [lindex $op 2] $ch]
+	}
+	mwrite {
+	    return [::model::mwrite [lindex $op 1] [lindex $op 2] $ch]
 	}
     }
 }
@@ -559,6 +662,13 @@ proc ::diff::describeOp {op} {
 	}
 	file {
 	    return "(compare the file's region while mapped)"
+	}
+	mread {
+	    lassign $op - offset count
+	    return [string trim "mmap::read $offset [string map {all {}} $count]"]
+	}
+	mwrite {
+	    return "mmap::write [lindex $op 1] [excerpt [lindex $op 2]]"
 	}
 	default {
 	    return [lindex $op 0]
@@ -738,6 +848,11 @@ proc ::diff::runSequence {k nops} {
 	set op [randomOp]
 	set before(P) $::model::P
 	set before(E) $::model::E
+	if {[staleReadAhead $op [chan pending input $ch]]
+		&& ![step [list seek 0 current]]} {
+	    set ok 0
+	    break
+	}
 	if {![step $op]} {
 	    set ok 0
 	    break

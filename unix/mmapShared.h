@@ -23,6 +23,7 @@
 #include <ctime>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -166,19 +167,33 @@ constexpr LockHolder HolderOf(std::uint64_t value) noexcept {
 }
 
 /*
- * Who is calling. Linux thread ids are looked up each time, not cached:
- * a forked child's thread must not carry its parent's id. Elsewhere a
+ * Who is calling. Asking the kernel costs two system calls, more than the
+ * rest of an uncontended lock and unlock together, so each thread asks
+ * once and keeps the answer; a forked child's only thread (the one that
+ * called fork) forgets it, for it has new ids. Without Linux thread ids a
  * per-process thread number, with the process id beside it, still names
  * one thread.
  */
+inline thread_local LockHolder knownHolder = {0, 0};
+
+inline void ForgetHolder() noexcept {
+    knownHolder = {0, 0};
+}
+
 inline LockHolder CurrentHolder() noexcept {
+    static const int forgetOnFork = ::pthread_atfork(nullptr, nullptr, ForgetHolder);
+    (void) forgetOnFork;
+    if (knownHolder.thread == 0) {
 #ifdef __linux__
-    const auto thread = static_cast<std::uint32_t>(::syscall(SYS_gettid));
+	const auto thread = static_cast<std::uint32_t>(::syscall(SYS_gettid));
 #else
-    static std::atomic<std::uint32_t> threadsSeen{0};
-    static thread_local const std::uint32_t thread = ++threadsSeen;
+	static std::atomic<std::uint32_t> threadsSeen{0};
+	const std::uint32_t thread = ++threadsSeen;
 #endif
-    return {static_cast<std::uint32_t>(::getpid()), thread & LOCK_THREAD_MASK};
+	knownHolder = {static_cast<std::uint32_t>(::getpid()),
+		thread & LOCK_THREAD_MASK};
+    }
+    return knownHolder;
 }
 
 #ifdef __linux__
