@@ -571,7 +571,10 @@ inline bool Log::DropOldest(State &state) const noexcept {
  */
 class AppendLock {
 public:
-    explicit AppendLock(std::atomic<std::uint64_t> &word) noexcept : word_(word) {}
+    /* word lies in the header at header; a fault there (the file shrank)
+     * must not kill the process, even in the release. */
+    AppendLock(std::atomic<std::uint64_t> &word, const unsigned char *header) noexcept
+	: word_(word), header_(header) {}
     bool Take(int &error) noexcept {
 	for (int spin = 0; spin < SPINS && word_.load(std::memory_order_relaxed) != 0; spin++) {
 	    Pause();
@@ -587,7 +590,8 @@ public:
     }
     ~AppendLock() {
 	if (held_) {
-	    mmapunix::UnlockWord(word_);
+	    mmapunix::GuardedCall([this] { mmapunix::UnlockWord(word_); }, header_,
+		    header_ + HEADER_SIZE);
 	}
     }
     AppendLock(const AppendLock &) = delete;
@@ -602,6 +606,7 @@ private:
     }
 
     std::atomic<std::uint64_t> &word_;
+    const unsigned char *header_;
     bool held_ = false;
 };
 
@@ -615,7 +620,7 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     Status status = Status::Ok;
     bool published = false;
     {
-	AppendLock lock(Word<std::uint64_t>(H_LOCK));
+	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_);
 	bool locked = false;
 	if (!Guarded([&] { locked = lock.Take(lockError); })) {
 	    return Status::Fault;
