@@ -1489,7 +1489,16 @@ CreateLogFile(const std::string &path, std::uint64_t size) noexcept
     }
     unsigned char page[mmaplog::HEADER_SIZE];
     mmaplog::FormatHeader(page, size);
-    int error = 0;
+    /*
+     * Blocks for the whole file now, where the file system can: a write
+     * into a hole on a full disk would fail later, inside an append.
+     */
+    int error = ::posix_fallocate(fd.fd, 0, static_cast<off_t>(size));
+    if (error != 0 && error != EOPNOTSUPP && error != EINVAL) {
+	::unlink(temp.c_str());
+	return error;
+    }
+    error = 0;
     if (::ftruncate(fd.fd, static_cast<off_t>(size)) != 0
 	    || ::pwrite(fd.fd, page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)
 	    || ::link(temp.c_str(), path.c_str()) != 0) {
