@@ -12,7 +12,8 @@
  *	    3. the [mmap] command: parsing, checking the source, mapping;
  *	       then, from generic/mmapAccess.h, the commands that reach a
  *	       region directly (mmap::read ... mmap::lock);
- *	    log objects: [mmap::log] (its format is in mmapLog.h);
+ *	    log objects: [mmap::log] (format and algorithms in mmapLog.h,
+ *	       its file calls in unix/mmapLogFile.h);
  *	    4. package initialisation.
  *	Everything POSIX lives in unix/mmapUnix.h and unix/mmapShared.h;
  *	this file turns their errno results into channel and Tcl errors.
@@ -40,6 +41,7 @@
 #include "mmapUnix.h"
 #include "mmapShared.h"
 #include "mmapLog.h"
+#include "mmapLogFile.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "1.0"
@@ -1021,26 +1023,6 @@ using TclSize = int;
 using TclSize = Tcl_Size;
 #endif
 
-/*
- * A descriptor the log code opened itself, closed when it goes out of
- * scope. A log keeps none once mapped: closing any descriptor of a file
- * drops the process's POSIX record locks on it (see FileIdentity).
- */
-struct OwnedFd {
-    int fd = -1;
-    OwnedFd() noexcept = default;
-    explicit OwnedFd(int opened) noexcept : fd(opened) {}
-    OwnedFd(const OwnedFd &) = delete;
-    OwnedFd &operator=(const OwnedFd &) = delete;
-    ~OwnedFd() { Reset(); }
-    void Reset(int opened = -1) noexcept {
-	if (fd >= 0) {
-	    ::close(fd);
-	}
-	fd = opened;
-    }
-};
-
 struct LogObject {
     std::string path;			/* as given, for messages */
     mmapunix::FileIdentity file;	/* to tell a shrunk file */
@@ -1376,15 +1358,9 @@ WakeHeader(LogObject &lo) noexcept
     if (!lo.readonly) {
 	return lo.mapping.data();
     }
-    if (lo.wakeHeader.length() == 0) {
-	const OwnedFd rw(::open(lo.path.c_str(), O_RDWR | O_CLOEXEC));
-	mmapunix::FileInfo now;
-	if (rw.fd < 0 || mmapunix::DescribeFd(rw.fd, now) != 0
-		|| now.inode != lo.info.inode || now.device != lo.info.device
-		|| mmapunix::Mapping::Create(rw.fd, 0, mmaplog::HEADER_SIZE, true,
-			true, lo.wakeHeader) != 0) {
-	    return nullptr;
-	}
+    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(lo.path.c_str(), lo.info,
+	    mmaplog::HEADER_SIZE, lo.wakeHeader) != 0) {
+	return nullptr;
     }
     return lo.wakeHeader.data();
 }
@@ -1462,52 +1438,6 @@ LogObjCmd(void *clientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[])
     return TCL_OK;
 }
 
-/*
- * Create path as a new, empty log of size bytes, atomically: the file is
- * built under a temporary name in the same directory and linked into
- * place, so no process ever sees it half made. Returns 0, EEXIST when
- * path already exists (someone else may have just made it), or an
- * errno value.
- */
-int
-CreateLogFile(const std::string &path, std::uint64_t size) noexcept
-{
-    static std::atomic<unsigned long> attempt{0};
-    std::string temp;
-    OwnedFd fd;
-    try {
-	do {
-	    temp = path + ".new-" + std::to_string(::getpid()) + "-"
-		    + std::to_string(attempt.fetch_add(1));
-	    fd.Reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
-	} while (fd.fd < 0 && errno == EEXIST);
-    } catch (const std::bad_alloc &) {
-	return ENOMEM;
-    }
-    if (fd.fd < 0) {
-	return errno;
-    }
-    unsigned char page[mmaplog::HEADER_SIZE];
-    mmaplog::FormatHeader(page, size);
-    /*
-     * Blocks for the whole file now, where the file system can: a write
-     * into a hole on a full disk would fail later, inside an append.
-     */
-    int error = ::posix_fallocate(fd.fd, 0, static_cast<off_t>(size));
-    if (error != 0 && error != EOPNOTSUPP && error != EINVAL) {
-	::unlink(temp.c_str());
-	return error;
-    }
-    error = 0;
-    if (::ftruncate(fd.fd, static_cast<off_t>(size)) != 0
-	    || ::pwrite(fd.fd, page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)
-	    || ::link(temp.c_str(), path.c_str()) != 0) {
-	error = errno != 0 ? errno : EIO;
-    }
-    ::unlink(temp.c_str());
-    return error;
-}
-
 /* Why an existing file is not a log we can open, as a Tcl error. */
 int
 FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
@@ -1550,14 +1480,14 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 		" file", name), {"MMAP", "LOG", "NOTLOG", name});
     }
     unsigned char fixed[mmaplog::H_FIXED] = {};
-    const ssize_t got = ::pread(fd, fixed, sizeof fixed, 0);
-    if (got < 0) {
-	return FailPosix(interp, errno, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    std::size_t got = 0;
+    if (int error = mmapunix::ReadStart(fd, fixed, sizeof fixed, got)) {
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     mmaplog::Geometry geometry;
-    mmaplog::HeaderCheck check = static_cast<std::size_t>(got) < sizeof fixed
+    mmaplog::HeaderCheck check = got < sizeof fixed
 	    ? mmaplog::HeaderCheck::NotLog : mmaplog::CheckHeader(fixed, info.size, geometry);
-    if (check == mmaplog::HeaderCheck::NotLog && static_cast<std::size_t>(got) == sizeof fixed
+    if (check == mmaplog::HeaderCheck::NotLog && got == sizeof fixed
 	    && std::memcmp(fixed, mmaplog::MAGIC, sizeof mmaplog::MAGIC) == 0) {
 	check = mmaplog::HeaderCheck::Damaged;
     }
@@ -1640,26 +1570,29 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
     }
     const char *name = path.c_str();
     /* A creator that loses the race opens the winner's file. */
-    OwnedFd fd;
+    mmapunix::OwnedFd fd;
+    int error = 0;
     for (int round = 0; round < 3; round++) {
-	fd.Reset(::open(name, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC));
-	if (fd.fd >= 0 || errno != ENOENT || readonly) {
+	error = mmapunix::OpenFile(name, !readonly, fd);
+	if (error != ENOENT || readonly) {
 	    break;
 	}
 	if (!haveSize) {
 	    return Fail(interp, Tcl_ObjPrintf("cannot create log \"%s\": -size is required"
 		    " for a new log", name), {"MMAP", "LOG", "NOSIZE", name});
 	}
-	const int error = CreateLogFile(path, size);
-	if (error != 0 && error != EEXIST) {
-	    return FailPosix(interp, error, Tcl_ObjPrintf("cannot create log \"%s\"", name));
+	unsigned char page[mmaplog::HEADER_SIZE];
+	mmaplog::FormatHeader(page, size);
+	const int created = mmapunix::CreateFileAtomically(path, size, page, sizeof page);
+	if (created != 0 && created != EEXIST) {
+	    return FailPosix(interp, created, Tcl_ObjPrintf("cannot create log \"%s\"", name));
 	}
     }
-    if (fd.fd < 0) {
-	return FailPosix(interp, errno, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    if (error != 0) {
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     LogObject *lo = nullptr;
-    if (OpenLogFile(interp, path, readonly, haveSize, size, fd.fd, lo) != TCL_OK) {
+    if (OpenLogFile(interp, path, readonly, haveSize, size, fd.get(), lo) != TCL_OK) {
 	return TCL_ERROR;
     }
     char command[40];
