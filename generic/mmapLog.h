@@ -122,30 +122,38 @@ inline std::uint32_t Crc32c(std::uint32_t crc, const void *data, std::size_t cou
 
 /*
  *----------------------------------------------------------------------
- * Byte order. The format is little-endian throughout. Plain fields are
- * read and written byte by byte; the shared words (atomics) hold their
- * values in native order, which is why a big-endian host refuses to
- * build rather than write a file other hosts would misread.
+ * Byte order. The format is little-endian throughout; on a big-endian
+ * host every field and every shared word of the state is swapped on its
+ * way in and out. (The lock word, the wake counter and the waiters count
+ * only mean something while processes have the log open, all on one
+ * host: they stay in its order.)
  *----------------------------------------------------------------------
  */
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-	"the log format keeps its shared words little-endian in native order");
+constexpr bool BIG_ENDIAN_HOST = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
 
+inline std::uint32_t Little32(std::uint32_t v) noexcept {
+    return BIG_ENDIAN_HOST ? __builtin_bswap32(v) : v;
+}
+inline std::uint64_t Little64(std::uint64_t v) noexcept {
+    return BIG_ENDIAN_HOST ? __builtin_bswap64(v) : v;
+}
 inline std::uint32_t Load32(const unsigned char *p) noexcept {
     std::uint32_t v;
     std::memcpy(&v, p, sizeof v);
-    return v;
+    return Little32(v);
 }
 inline std::uint64_t Load64(const unsigned char *p) noexcept {
     std::uint64_t v;
     std::memcpy(&v, p, sizeof v);
-    return v;
+    return Little64(v);
 }
 inline void Store32(unsigned char *p, std::uint32_t v) noexcept {
+    v = Little32(v);
     std::memcpy(p, &v, sizeof v);
 }
 inline void Store64(unsigned char *p, std::uint64_t v) noexcept {
+    v = Little64(v);
     std::memcpy(p, &v, sizeof v);
 }
 
@@ -407,13 +415,13 @@ inline Status Log::Snapshot(State &state) const noexcept {
 	std::uint64_t before = 0, after = 0;
 	std::uint64_t field[SLOT_FIELDS];
 	const bool ok = Guarded([&] {
-	    before = Word<std::uint64_t>(H_GENERATION).load(std::memory_order_acquire);
+	    before = Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_acquire));
 	    const std::size_t slot = H_SLOTS + (before & 1) * SLOT_SIZE;
 	    for (int i = 0; i < SLOT_FIELDS; i++) {
-		field[i] = Word<std::uint64_t>(slot + 8 * i).load(std::memory_order_relaxed);
+		field[i] = Little64(Word<std::uint64_t>(slot + 8 * i).load(std::memory_order_relaxed));
 	    }
 	    std::atomic_thread_fence(std::memory_order_acquire);
-	    after = Word<std::uint64_t>(H_GENERATION).load(std::memory_order_relaxed);
+	    after = Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_relaxed));
 	});
 	if (!ok) {
 	    return Status::Fault;
@@ -460,10 +468,11 @@ inline void Log::Publish(State &state) const noexcept {
 	std::atomic_thread_fence(std::memory_order_release);
 	const std::size_t slot = H_SLOTS + (state.generation & 1) * SLOT_SIZE;
 	for (int i = 0; i < S_CHECK; i++) {
-	    Word<std::uint64_t>(slot + 8 * i).store(field[i], std::memory_order_relaxed);
+	    Word<std::uint64_t>(slot + 8 * i).store(Little64(field[i]), std::memory_order_relaxed);
 	}
-	Word<std::uint64_t>(slot + 8 * S_CHECK).store(check, std::memory_order_relaxed);
-	Word<std::uint64_t>(H_GENERATION).store(state.generation, std::memory_order_release);
+	Word<std::uint64_t>(slot + 8 * S_CHECK).store(Little64(check), std::memory_order_relaxed);
+	Word<std::uint64_t>(H_GENERATION).store(Little64(state.generation),
+		std::memory_order_release);
 	std::atomic_thread_fence(std::memory_order_release);
     });
 }
