@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <climits>
 #include <cstdio>
@@ -116,21 +117,41 @@ const char *const syncModeNames[] = {"none", "async", "sync", nullptr};
 
 struct MmapChannel {
     mmapunix::Mapping mapping;	/* the region; unmapped on destruction */
-    mmapunix::UniqueFd fd;	/* a private copy of the source's fd, to
-				 * see whether the file shrank */
+    mmapunix::FileIdentity file;	/* to see whether the file shrank */
     std::uint64_t offset = 0;	/* where the region starts in the file */
     bool shared = false;	/* MAP_SHARED: writes reach the file */
     SyncMode sync = SyncMode::None;
     std::size_t position = 0;	/* 0..length; length means end of data */
+    std::size_t readSinceSeek = 0;	/* 0..length: see ReadBytes */
+    int lookError = 0;		/* the last look at the file after a fault: */
+    mmapunix::FileLook look;	/* 0 and what it found, or why it failed */
+    bool fileChanging = false;	/* changed between the looks at one fault */
     std::size_t dirtyLow = SIZE_MAX;	/* written since the last sync: */
     std::size_t dirtyHigh = 0;		/* [dirtyLow, dirtyHigh) */
     Tcl_Channel channel = nullptr;
     int direction = 0;		/* TCL_READABLE and/or TCL_WRITABLE */
     int watchMask = 0;		/* events a fileevent waits for */
     Tcl_TimerToken timer = nullptr;	/* pending fileevent notification */
+    Tcl_Obj *lastReport = nullptr;	/* the last fault report left in the
+					 * error bypass (we hold a reference,
+					 * so no other error can have its
+					 * address): only it may be dropped */
+
+    MmapChannel() noexcept = default;
+    MmapChannel(const MmapChannel &) = delete;
+    MmapChannel &operator=(const MmapChannel &) = delete;
+    ~MmapChannel() { ForgetReport(); }
 
     /* WriteBytes' result when a page had no file behind it. */
     static constexpr int FAULTED = -1;
+    /*
+     * How long a faulting copy is tried again while the file is long
+     * enough again (it shrank and grew back between fault and look). A
+     * time, not a count: a file cut and regrown in a tight loop can
+     * defeat dozens of tries in a row, while a page the disk cannot read
+     * may take long to fail each time.
+     */
+    static constexpr std::chrono::milliseconds RETRY_TIME{20};
 
     std::size_t Length() const noexcept { return mapping.length(); }
 
@@ -162,19 +183,56 @@ struct MmapChannel {
 		data + Length()) == nullptr;
     }
 
+    /* Look at the file after a fault; ReportFault explains the fault
+     * with what the last look found, as the file may change again. */
+    bool FileCoversRegion() noexcept {
+	lookError = file.Look(look);
+	return lookError == 0 && look.size >= offset + Length();
+    }
+    /* Run copy (which says whether it succeeded) again while it faults
+     * and the file is long enough again, for up to RETRY_TIME; not on a
+     * full file system, where a hole cannot get its page. */
+    template <typename Copy>
+    bool Retrying(Copy copy) noexcept {
+	if (copy()) {
+	    return true;
+	}
+	const auto giveUp = std::chrono::steady_clock::now() + RETRY_TIME;
+	fileChanging = false;
+	bool covers = FileCoversRegion();
+	const mmapunix::FileLook first = look;
+	while (covers && !file.FileSystemFull()
+		&& std::chrono::steady_clock::now() < giveUp) {
+	    if (copy()) {
+		return true;
+	    }
+	    covers = FileCoversRegion();
+	    fileChanging = fileChanging || (lookError == 0 && look.ChangedSince(first));
+	}
+	return false;
+    }
+
     /*
      * Copy up to count bytes from the position and advance past them.
      * Reads never wrap: at the end of the region they return 0 (EOF).
+     * Nor do they read more than a region's worth between two seeks:
+     * wrapping writes move the position back, and [fcopy $m $m] would
+     * chase its own writes for ever.
      * A read that reaches a missing page returns the bytes before it;
      * one that starts there returns FAULTED (position unchanged).
      */
     long ReadBytes(char *dst, std::size_t count) noexcept {
-	const std::size_t n = std::min(count, Length() - position);
-	const std::size_t got = CopyOut(dst, position, n);
-	if (got == 0 && n > 0) {
+	const std::size_t n = std::min({count, Length() - position,
+		Length() - readSinceSeek});
+	std::size_t got = 0;
+	if (n > 0 && !Retrying([&] {
+		got = CopyOut(dst, position, n);
+		return got > 0;
+	    })) {
 	    return FAULTED;
 	}
 	position += got;
+	readSinceSeek += got;
 	return static_cast<long>(got);
     }
 
@@ -197,7 +255,10 @@ struct MmapChannel {
 	}
 	const std::size_t first = std::min(count, length - at);
 	const std::size_t second = count - first;
-	if (!CopyIn(at, src, first) || (second > 0 && !CopyIn(0, src + first, second))) {
+	if (!Retrying([&] {
+		return CopyIn(at, src, first)
+			&& (second == 0 || CopyIn(0, src + first, second));
+	    })) {
 	    return FAULTED;
 	}
 	position = (at + count) % length;
@@ -227,19 +288,35 @@ struct MmapChannel {
 	return error;
     }
 
-    int ReportFault(bool writing) const noexcept;
-
-    /*
-     * Drop a fault message nobody picked up: [fcopy] reports faults from
-     * errno alone, and [tell] or [seek] would later find the message and
-     * fail with it. ([close] is handled in MmapClose2.)
-     */
-    void DropStaleError() const noexcept {
-	Tcl_Obj *stale = nullptr;
-	Tcl_GetChannelError(channel, &stale);
-	if (stale != nullptr) {
-	    Tcl_DecrRefCount(stale);
+    int ReportFault(bool writing) noexcept;
+    void ForgetReport() noexcept {
+	if (lastReport != nullptr) {
+	    Tcl_DecrRefCount(lastReport);
+	    lastReport = nullptr;
 	}
+    }
+    /*
+     * Drop a fault report of ours that nobody picked up from an error
+     * bypass (the channel's, or during [close] the interp's, where Tcl
+     * moves it): [fcopy] reports faults from errno alone, and [tell],
+     * [seek] or [close] would later find the message and fail with it.
+     * Any other error found there is put back: a transform stacked on
+     * the channel leaves its own errors in the same places.
+     */
+    template <typename Holder>
+    void DropStaleReport(Holder holder, void (*take)(Holder, Tcl_Obj **),
+	    void (*putBack)(Holder, Tcl_Obj *)) noexcept {
+	Tcl_Obj *found = nullptr;
+	take(holder, &found);
+	if (found == nullptr) {
+	    return;
+	}
+	if (found == lastReport) {
+	    ForgetReport();
+	} else {
+	    putBack(holder, found);
+	}
+	Tcl_DecrRefCount(found);
     }
     void StartTimer() noexcept;
     void StopTimer() noexcept {
@@ -251,31 +328,49 @@ struct MmapChannel {
 };
 
 /*
- * A copy touched a page with no file behind it. Find out why (a file
- * that shrank is the usual cause; a write into a hole on a full disk is
- * the other) and leave a message naming the channel in the channel's
- * error bypass, where [read], [gets] and [puts] pick it up. Returns the
- * errno value for the driver proc to report.
+ * A copy touched a page with no file behind it, and trying again did not
+ * help. Find out why (a file that shrank is the usual cause; one that
+ * keeps being cut and regrown while the copy is retried, another; a write
+ * into a hole on a full disk, another; a page the disk cannot give back,
+ * the last) and leave a message naming the channel in the channel's error
+ * bypass, where [read], [gets] and [puts] pick it up. Returns the errno
+ * value for the driver proc to report.
  */
 int
-MmapChannel::ReportFault(bool writing) const noexcept
+MmapChannel::ReportFault(bool writing) noexcept
 {
     const std::uint64_t needed = offset + Length();
-    mmapunix::FileInfo info;
-    const bool shrank = mmapunix::DescribeFd(fd.get(), info) == 0
-	    && info.kind == mmapunix::FileKind::Regular && info.size < needed;
-    const int error = (writing && !shrank) ? ENOSPC : EIO;
+    const bool found = lookError == 0;
+    const bool lost = !found && lookError != ENODEV;	/* devices have no size */
+    const bool shrank = found && look.size < needed;
+    const bool full = writing && found && !shrank && file.FileSystemFull();
+    const int error = full ? ENOSPC : EIO;
     const char *verb = writing ? "writing" : "reading";
     const char *name = Tcl_GetChannelName(channel);
-    Tcl_Obj *message = shrank
-	    ? Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes under"
-		    " the mapping, which needs %s", verb, name,
-		    Decimal(info.size).text, Decimal(needed).text)
-	    : Tcl_ObjPrintf("error %s \"%s\": %s", verb, name, Tcl_ErrnoMsg(error));
+    Tcl_Obj *message;
+    if (shrank) {
+	message = Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes"
+		" under the mapping, which needs %s", verb, name,
+		Decimal(look.size).text, Decimal(needed).text);
+    } else if (!full && fileChanging) {
+	message = Tcl_ObjPrintf("error %s \"%s\": the file keeps changing"
+		" under the mapping, and each retry of the copy faulted",
+		verb, name);
+    } else if (lost) {
+	message = Tcl_ObjPrintf("error %s \"%s\": a page of the mapping has no"
+		" file behind it, and the file can no longer be found to tell"
+		" why", verb, name);
+    } else {
+	message = Tcl_ObjPrintf("error %s \"%s\": %s", verb, name,
+		Tcl_ErrnoMsg(error));
+    }
     /* The bypass holds return options, then the message. */
     Tcl_Obj *report = WordList({"-code", "error", "-level", "0", "-errorcode"});
     Tcl_ListObjAppendElement(nullptr, report, PosixCode(error));
     Tcl_ListObjAppendElement(nullptr, report, message);
+    ForgetReport();
+    lastReport = report;
+    Tcl_IncrRefCount(lastReport);
     Tcl_SetChannelError(channel, report);
     return error;
 }
@@ -381,7 +476,7 @@ MmapWideSeek(void *instanceData, Tcl_WideInt offset, int seekMode,
 	int *errorCodePtr) noexcept
 {
     auto *mc = static_cast<MmapChannel *>(instanceData);
-    mc->DropStaleError();
+    mc->DropStaleReport(mc->channel, Tcl_GetChannelError, Tcl_SetChannelError);
     const Tcl_WideInt length = static_cast<Tcl_WideInt>(mc->Length());
     Tcl_WideInt base;
     switch (seekMode) {
@@ -396,6 +491,7 @@ MmapWideSeek(void *instanceData, Tcl_WideInt offset, int seekMode,
 	return -1;
     }
     mc->position = static_cast<std::size_t>(base + offset);
+    mc->readSinceSeek = 0;
     return base + offset;
 }
 
@@ -566,15 +662,12 @@ MmapClose2(void *instanceData, Tcl_Interp *interp, int flags) noexcept
     }
     auto *mc = static_cast<MmapChannel *>(instanceData);
     /*
-     * Tcl moves a fault message nobody picked up into the interp before
+     * Tcl moves a fault report nobody picked up into the interp before
      * calling us; it belongs to an operation that already failed.
      */
     if (interp != nullptr) {
-	Tcl_Obj *stale = nullptr;
-	Tcl_GetChannelErrorInterp(interp, &stale);
-	if (stale != nullptr) {
-	    Tcl_DecrRefCount(stale);
-	}
+	mc->DropStaleReport(interp, Tcl_GetChannelErrorInterp,
+		Tcl_SetChannelErrorInterp);
     }
     mc->StopTimer();
     const int error = mc->mapping.Close();
@@ -717,7 +810,8 @@ std::atomic<unsigned long> channelCounter{0};
  * mmap ?-shared? ?-length bytes? ?-offset bytes? channelId
  *
  * Checks run from the cheapest to the most expensive, and nothing touches
- * the file before the mapping exists, so an error leaves it unchanged.
+ * the file before the mapping exists (but the source's own pending output,
+ * which it would write anyway), so an error leaves it unchanged.
  */
 int
 MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
@@ -763,6 +857,15 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 		{"MMAP", "CHANNEL", "NOFD", name});
     }
     const int sourceFd = static_cast<int>(reinterpret_cast<std::intptr_t>(handle));
+    /*
+     * Bytes still in the source's buffer belong in the file before its
+     * size is looked at; written later, at its [close], they would land
+     * over what the script wrote through the mapping meanwhile.
+     */
+    if ((sourceMode & TCL_WRITABLE) != 0 && Tcl_Flush(source) != TCL_OK) {
+	return FailPosix(interp, Tcl_GetErrno(), Tcl_ObjPrintf(
+		"cannot map channel \"%s\": cannot flush it", name));
+    }
     mmapunix::FileInfo info;
     if (int error = mmapunix::DescribeFd(sourceFd, info)) {
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
@@ -781,11 +884,9 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     if (mc == nullptr) {
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot map channel \"%s\"", name));
     }
-    int error = mmapunix::DuplicateFd(sourceFd, mc->fd);
-    if (error == 0) {
-	error = mmapunix::Mapping::Create(mc->fd.get(), request.offset,
-		request.length, writable, request.shared, mc->mapping);
-    }
+    mc->file.Remember(sourceFd, info);
+    const int error = mmapunix::Mapping::Create(sourceFd, request.offset,
+	    request.length, writable, request.shared, mc->mapping);
     if (error != 0) {
 	delete mc;
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot map channel \"%s\"", name));

@@ -1,11 +1,12 @@
 /*
  * mmapUnix.h --
  *
- *	The POSIX layer of the mmap package: owning wrappers for a file
- *	descriptor and a memory mapping, plus the questions generic/ needs to
- *	ask about a descriptor before mapping it. Nothing here knows about Tcl:
- *	every fallible call reports an errno value (0 on success) and leaves it
- *	to the caller to turn that into channel behaviour or a Tcl error.
+ *	The POSIX layer of the mmap package: an owning wrapper for a memory
+ *	mapping, the questions generic/ needs to ask about a descriptor before
+ *	mapping it and about the file after a fault, and the SIGBUS guard.
+ *	Nothing here knows about Tcl: every fallible call reports an errno
+ *	value (0 on success) and leaves it to the caller to turn that into
+ *	channel behaviour or a Tcl error.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
  */
@@ -17,65 +18,21 @@
 #include <cerrno>
 #include <csetjmp>
 #include <csignal>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace mmapunix {
-
-/*
- * A file descriptor that is closed when its owner goes away. The mapping
- * itself would survive without it; it is kept so that later questions
- * about the file (its current size) can still be answered after the
- * script has closed the channel it was mapped from.
- */
-class UniqueFd {
-public:
-    UniqueFd() noexcept = default;
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    UniqueFd(UniqueFd &&other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    UniqueFd &operator=(UniqueFd &&other) noexcept {
-	if (this != &other) {
-	    reset(std::exchange(other.fd_, -1));
-	}
-	return *this;
-    }
-    UniqueFd(const UniqueFd &) = delete;
-    UniqueFd &operator=(const UniqueFd &) = delete;
-    ~UniqueFd() { reset(); }
-
-    int get() const noexcept { return fd_; }
-    void reset(int fd = -1) noexcept {
-	if (fd_ >= 0) {
-	    ::close(fd_);
-	}
-	fd_ = fd;
-    }
-
-private:
-    int fd_ = -1;
-};
-
-/*
- * Duplicate fd with close-on-exec set, so a child started by [exec]
- * does not inherit it. Returns 0 or an errno value.
- */
-inline int DuplicateFd(int fd, UniqueFd &out) noexcept {
-    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) {
-	return errno;
-    }
-    out.reset(copy);
-    return 0;
-}
 
 /* What kind of object a descriptor refers to, as far as mapping goes. */
 enum class FileKind { Regular, Device, Other };
@@ -83,6 +40,8 @@ enum class FileKind { Regular, Device, Other };
 struct FileInfo {
     FileKind kind = FileKind::Other;
     std::uint64_t size = 0;	/* st_size; 0 for devices, which have none */
+    dev_t device = 0;		/* device and inode: which file it is */
+    ino_t inode = 0;
 };
 
 inline int DescribeFd(int fd, FileInfo &info) noexcept {
@@ -98,6 +57,8 @@ inline int DescribeFd(int fd, FileInfo &info) noexcept {
 	info.kind = FileKind::Other;
     }
     info.size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    info.device = st.st_dev;
+    info.inode = st.st_ino;
     return 0;
 }
 
@@ -106,6 +67,73 @@ inline std::size_t PageSize() noexcept {
     static const long size = ::sysconf(_SC_PAGESIZE);
     return size > 0 ? static_cast<std::size_t>(size) : 4096;
 }
+
+/* What a look at a mapped file found. */
+struct FileLook {
+    std::uint64_t size = 0;
+    struct timespec changed = {};	/* st_ctim: its last change of any kind */
+
+    bool ChangedSince(const FileLook &earlier) const noexcept {
+	return changed.tv_sec != earlier.changed.tv_sec
+		|| changed.tv_nsec != earlier.changed.tv_nsec;
+    }
+};
+
+/*
+ * A mapped file, found again by its name when a fault needs explaining.
+ * A mapping keeps no descriptor of its own: closing any descriptor of a
+ * file drops every POSIX record lock the process holds on it, so closing
+ * ours would release the script's locks. The name comes from
+ * /proc/self/fd (Linux); device and inode tell whether it still names the
+ * mapped file (not after a rename, a removal or a replacement).
+ */
+class FileIdentity {
+public:
+    void Remember(int fd, const FileInfo &info) noexcept {
+	device_ = info.device;
+	inode_ = info.inode;
+	char link[32];
+	std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	const ssize_t length = ::readlink(link, path_, sizeof path_ - 1);
+	path_[length > 0 ? length : 0] = '\0';
+    }
+
+    /*
+     * Look at the regular file now. Returns 0 or an errno value: ENOENT
+     * when the name no longer leads to the mapped file, ENODEV when that
+     * is not a regular file (a device has no size to compare).
+     */
+    int Look(FileLook &look) const noexcept {
+	struct stat st;
+	if (path_[0] == '\0') {
+	    return ENOENT;
+	}
+	if (::stat(path_, &st) != 0) {
+	    return errno;
+	}
+	if (st.st_dev != device_ || st.st_ino != inode_) {
+	    return ENOENT;
+	}
+	if (!S_ISREG(st.st_mode)) {
+	    return ENODEV;
+	}
+	look.size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+	look.changed = st.st_ctim;
+	return 0;
+    }
+
+    /* Whether the file's file system has less than a page left to give. */
+    bool FileSystemFull() const noexcept {
+	struct statvfs fs;
+	return path_[0] != '\0' && ::statvfs(path_, &fs) == 0
+		&& static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < PageSize();
+    }
+
+private:
+    dev_t device_ = 0;
+    ino_t inode_ = 0;
+    char path_[PATH_MAX] = "";
+};
 
 /*
  *----------------------------------------------------------------------
@@ -119,7 +147,7 @@ inline std::size_t PageSize() noexcept {
  * copy in the same thread, which then reports failure. A SIGBUS that is
  * not ours (another thread, another address, kill -BUS) is handed to the
  * handler that was installed before ours, so the process behaves as it
- * would without us.
+ * would without us: a fault kills it even when SIGBUS was ignored.
  *----------------------------------------------------------------------
  */
 
@@ -142,23 +170,26 @@ inline struct sigaction previousAction;
 
 inline void HandOn(int signo, siginfo_t *info, void *context) noexcept {
     const struct sigaction &before = previousAction;
-    if ((before.sa_flags & SA_SIGINFO) != 0) {
-	if (before.sa_sigaction != nullptr) {
+    /* Raised by the kernel for a fault, not sent by kill(2) or raise(3). */
+    const bool genuineFault = info != nullptr && info->si_code > 0;
+    if (before.sa_handler == SIG_IGN && !genuineFault) {
+	return;
+    }
+    if (before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
+	if ((before.sa_flags & SA_SIGINFO) != 0) {
 	    before.sa_sigaction(signo, info, context);
+	} else {
+	    before.sa_handler(signo);
 	}
 	return;
     }
-    if (before.sa_handler == SIG_IGN) {
-	return;
-    }
-    if (before.sa_handler != SIG_DFL) {
-	before.sa_handler(signo);
-	return;
-    }
     /*
-     * Default action: restore it and let the signal through again. A real
-     * fault repeats when the faulting instruction is retried; a signal
-     * sent by kill(2) is re-raised (it stays pending until we return).
+     * Default action, or a fault while SIGBUS was ignored, which the
+     * kernel would not let pass either (retrying the instruction would
+     * fault for ever): restore the default and let the signal through
+     * again. A real fault repeats when the faulting instruction is
+     * retried; a signal sent by kill(2) is re-raised (it stays pending
+     * until we return).
      */
     struct sigaction dfl;
     std::memset(&dfl, 0, sizeof dfl);
@@ -270,7 +301,14 @@ public:
 	}
 	const std::size_t mappedSize = static_cast<std::size_t>(length + gap);
 	const int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-	const int flags = shared ? MAP_SHARED : MAP_PRIVATE;
+	/*
+	 * A private writable mapping would be charged in full against the
+	 * commit limit, so a file bigger than RAM + swap could not be mapped
+	 * at all; memory is taken only for the pages written. (With strict
+	 * overcommit, vm.overcommit_memory=2, the kernel charges it anyway.)
+	 */
+	const int flags = shared ? MAP_SHARED
+		: MAP_PRIVATE | (writable ? MAP_NORESERVE : 0);
 	void *base = ::mmap(nullptr, mappedSize, prot, flags, fd,
 		static_cast<off_t>(start));
 	if (base == MAP_FAILED) {
