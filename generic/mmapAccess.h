@@ -80,14 +80,12 @@ int
 ParseCount(Tcl_Interp *interp, Tcl_Obj *value, const char *what,
 	const char *codeWord, std::uint64_t &out) noexcept
 {
-    Tcl_WideInt wide;
-    if (GetWideInt(nullptr, value, wide) != TCL_OK || wide < 0) {
+    if (!GetNonNegative(value, out)) {
 	const char *given = Tcl_GetString(value);
 	return Fail(interp, Tcl_ObjPrintf(
 		"bad %s \"%s\": must be a non-negative integer", what, given),
 		{"MMAP", "VALUE", codeWord, given});
     }
-    out = static_cast<std::uint64_t>(wide);
     return TCL_OK;
 }
 

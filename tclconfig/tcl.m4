@@ -32,6 +32,8 @@ AC_DEFUN([TEA_INIT], [
 #   will be loaded into, and Tcl records them in tclConfig.sh.  Take the
 #   directory from --with-tcl=DIR, else search the usual install places
 #   (Debian's multiarch dir, /usr/local, the chosen libdir, Tcl 9 dirs).
+#   A wrapper tclConfig.sh (Debian's /usr/lib/tcl8.6) is followed to the
+#   real one by tclconfig/resolve-tclconfig.sh.
 #   Sets TCL_BIN_DIR to the directory holding tclConfig.sh.
 #------------------------------------------------------------------------
 AC_DEFUN([TEA_PATH_TCLCONFIG], [
@@ -71,7 +73,19 @@ AC_DEFUN([TEA_PATH_TCLCONFIG], [
             AC_MSG_ERROR([cannot find tclConfig.sh: install tcl-dev or use --with-tcl=DIR])
         fi
     fi
-    AC_MSG_RESULT([$TCL_BIN_DIR/tclConfig.sh])
+    # Debian's tclConfig.sh outside the multiarch directory is a wrapper
+    # that needs dpkg-architecture (or loops without it): use the file it
+    # stands for.  The script also makes sure the file sources in bounded
+    # time, so no tclConfig.sh can hang configure.
+    tea_found=$TCL_BIN_DIR/tclConfig.sh
+    tea_real=`CC="${CC:-}" sh "$srcdir/tclconfig/resolve-tclconfig.sh" "$tea_found"` ||
+        AC_MSG_ERROR([$tea_real])
+    TCL_BIN_DIR=`dirname "$tea_real"`
+    if test "x$tea_real" = "x$tea_found"; then
+        AC_MSG_RESULT([$tea_found])
+    else
+        AC_MSG_RESULT([$tea_real (what the wrapper $tea_found sources)])
+    fi
 ])
 
 #------------------------------------------------------------------------

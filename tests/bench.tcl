@@ -14,7 +14,7 @@
 #	    -small        tiny sizes and counts, for a smoke run in CI; the
 #	                  environment variable BENCH_SMALL=1 does the same
 #	    -cases LIST   run only these cases: logw rand bulk lines mapcost
-#	                  region
+#	                  region log
 #	    -dir DIR      make the scratch directory inside DIR (default
 #	                  $TMPDIR, else /tmp); it is removed at the end
 #
@@ -53,7 +53,7 @@ namespace eval ::bench {
     variable fileCache
     array set fileCache {}
 
-    variable allCases {logw rand bulk lines mapcost region}
+    variable allCases {logw rand bulk lines mapcost region log}
 }
 
 # ----------------------------------------------------------------------------
@@ -62,7 +62,7 @@ namespace eval ::bench {
 
 proc ::bench::usage {} {
     return "usage: bench.tcl ?-rounds N? ?-small? ?-cases {logw rand bulk\
-	lines mapcost region}? ?-dir DIR?"
+	lines mapcost region log}? ?-dir DIR?"
 }
 
 # usageError message --
@@ -154,7 +154,10 @@ proc ::bench::configure {} {
 	    incrCount		1000000 \
 	    lockCount		20000 \
 	    pingCount		2000 \
-	    bigMapSize		[expr {4 << 30}]]
+	    bigMapSize		[expr {4 << 30}] \
+	    mlogCount		200000 \
+	    mlogReadCount	100000 \
+	    mlogSize		[expr {32 * $MiB}]]
     } else {
 	array set cfg [list \
 	    binSize		$MiB \
@@ -168,7 +171,10 @@ proc ::bench::configure {} {
 	    incrCount		10000 \
 	    lockCount		1000 \
 	    pingCount		2000 \
-	    bigMapSize		[expr {64 * $MiB}]]
+	    bigMapSize		[expr {64 * $MiB}] \
+	    mlogCount		2000 \
+	    mlogReadCount	1000 \
+	    mlogSize		$MiB]
     }
     # A 4 GiB mapping needs a 64-bit address space.
     if {$::tcl_platform(pointerSize) < 8 && $cfg(bigMapSize) > (1 << 30)} {
@@ -402,6 +408,8 @@ proc ::bench::makeData {dir} {
     set cfg(binPath) [file join $dir random.bin]
     set cfg(textPath) [file join $dir lines.txt]
     set cfg(logPath) [file join $dir cyclic.log]
+    set cfg(mlogPath) [file join $dir records.mlog]
+    set cfg(appendPath) [file join $dir append.txt]
     set cfg(smallMapPath) [file join $dir map-small.bin]
     set cfg(bigMapPath) [file join $dir map-big.bin]
 
@@ -421,6 +429,11 @@ proc ::bench::makeData {dir} {
 	progress "making [sizeText $cfg(logSize)] log file"
 	makeZeroFile $cfg(logPath) $cfg(logSize)
 	warmFile $cfg(logPath)
+    }
+    if {"log" in $cases} {
+	progress "making $cfg(mlogReadCount)-line text file for log reads"
+	makeTextFile $cfg(textPath) $cfg(mlogReadCount)
+	warmFile $cfg(textPath)
     }
     if {"mapcost" in $cases} {
 	progress "making map cost files"
@@ -1279,6 +1292,152 @@ proc ::bench::defaultsDiffer {defaults who} {
 # Main
 # ----------------------------------------------------------------------------
 
+# ----------------------------------------------------------------------------
+# The log case: mmap::log against the ways a script logs without it
+# ----------------------------------------------------------------------------
+
+# mlogAppendRun count key check --
+#	$count 64-byte records: native = [puts] of a 63-character line to a
+#	file opened for appending with -buffering line (each line is in the
+#	kernel when [puts] returns, as each record is with [$log append]);
+#	mmap = [$log append] of the same 64 characters to a fresh log.
+proc ::bench::mlogAppendRun {count key check} {
+    variable cfg
+    file delete $cfg(appendPath) $cfg(mlogPath)
+    set line [string range $cfg(record) 0 62]
+    set message $line\n
+    if {$key eq "native"} {
+	set ch [open $cfg(appendPath) a]
+	fconfigure $ch -buffering line
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    puts $ch $line
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	close $ch
+	if {$check} {
+	    set seen [expr {[readFileBytes $cfg(appendPath)] eq [string repeat $message $count]}]
+	}
+    } else {
+	set log [mmap::log open $cfg(mlogPath) -size $cfg(mlogSize)]
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    $log append $message
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	if {$check} {
+	    set all [$log read]
+	    set seen [expr {[llength $all] == 3 * $count
+			     && [lsort -unique [lmap {s t m} $all {set m}]] eq [list $message]}]
+	}
+	$log close
+    }
+    return [expr {$check ? [list records $count exact $seen] : $us}]
+}
+
+# mlogWritersRun count key check --
+#	$count records appended by separate tclsh processes started
+#	together: native = one process appending all, mmap = 4 processes
+#	appending a quarter each. Each child reports its own first and last
+#	microsecond; the time is from the earliest start to the latest end.
+proc ::bench::mlogWritersRun {count key check} {
+    variable cfg
+    file delete $cfg(mlogPath)
+    set writers [expr {$key eq "native" ? 1 : 4}]
+    set each [expr {$count / 4 * 4 / $writers}]
+    mmap::log open $cfg(mlogPath) -size $cfg(mlogSize)
+    set script [string map [list @PATH@ [list $cfg(mlogPath)] @EACH@ $each \
+	@AT@ [expr {[clock milliseconds] + 300}] @VERSION@ [package present mmap] \
+	@IFNEEDED@ [list [package ifneeded mmap [package present mmap]]]] {
+	package ifneeded mmap @VERSION@ @IFNEEDED@
+	package require mmap
+	set log [mmap::log open @PATH@]
+	after [expr {max(0, @AT@ - [clock milliseconds])}]
+	set message [format "%-63.63s" "writer [pid] record"]
+	set t0 [clock microseconds]
+	for {set i 0} {$i < @EACH@} {incr i} {
+	    $log append $message
+	}
+	puts "$t0 [clock microseconds]"
+    }]
+    set chans {}
+    for {set w 0} {$w < $writers} {incr w} {
+	lappend chans [open |[list [info nameofexecutable] << $script] r]
+    }
+    set starts {}
+    set ends {}
+    foreach ch $chans {
+	lassign [read $ch] start end
+	close $ch
+	lappend starts $start
+	lappend ends $end
+    }
+    if {$check} {
+	set log [mmap::log open $cfg(mlogPath)]
+	set info [$log info]
+	$log close
+	return [list records [dict get $info records] next [dict get $info next]]
+    }
+    return [expr {[tcl::mathfunc::max {*}$ends] - [tcl::mathfunc::min {*}$starts]}]
+}
+
+# mlogReadRun count key check --
+#	The newest $count records: native = [gets] of $count lines from a
+#	text file; mmap = [$log read -last $count] and a [foreach] over it.
+proc ::bench::mlogReadRun {count key check} {
+    variable cfg
+    if {$key eq "native"} {
+	set ch [open $cfg(textPath)]
+	set t0 [clock microseconds]
+	set n 0
+	while {[gets $ch line] >= 0} {
+	    incr n
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	close $ch
+    } else {
+	set log [mmap::log open $cfg(mlogPath)]
+	set t0 [clock microseconds]
+	set n 0
+	foreach {seq time message} [$log read -last $count] {
+	    incr n
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	$log close
+    }
+    return [expr {$check ? [list lines $n] : $us}]
+}
+
+proc ::bench::caseLog {} {
+    variable cfg
+    variable notes
+    set n $cfg(mlogCount)
+    set s [measure "log append" {native mmap} [list ::bench::mlogAppendRun $n]]
+    addRow "log append ${n}x64B" $s $n "µs/record" 4.0
+
+    set s [measure "log 4 writers" {native mmap} [list ::bench::mlogWritersRun $n]]
+    addRow "log 4 writers ${n}x64B" $s $n "µs/record" 1.0
+    lappend notes "log 4 writers: native = one process appending all the\
+	records to an mmap::log, mmap = 4 processes appending a quarter each\
+	at once (n/m >= 1: their total rate is at least one process's)"
+
+    # The log to read: the newest records of a full one.
+    set r $cfg(mlogReadCount)
+    file delete $cfg(mlogPath)
+    set log [mmap::log open $cfg(mlogPath) -size $cfg(mlogSize)]
+    set lines [split [string trimright [readFileBytes $cfg(textPath)] \n] \n]
+    foreach line $lines {
+	$log append $line
+    }
+    $log close
+    set s [measure "log read" {native mmap} [list ::bench::mlogReadRun $r]]
+    addRow "log read -last ${r}" $s $r "µs/record" 1.0
+    lappend notes "log append: native = puts to a file opened in append mode\
+	with -buffering line; log read: native = gets of the same lines from\
+	a text file"
+}
+
+
 proc ::bench::main {argv} {
     variable cfg
     variable notes
@@ -1310,6 +1469,7 @@ proc ::bench::main {argv} {
 		lines	{ caseLines $readers }
 		mapcost { caseMapCost }
 		region	{ caseRegion }
+		log	{ caseLog }
 	    }
 	    forgetFiles
 	}

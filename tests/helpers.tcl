@@ -30,6 +30,13 @@ package require tcltest 2
     !([package vsatisfies [info tclversion] 9-]
       && [catch {exec [info nameofexecutable] << {package require Tclx}}])
     && ![catch {package require Tclx}]}]
+if {![::tcltest::testConstraint tclx]} {
+    # Say why the fork tests skip, next to tcltest's count of them.
+    puts [::tcltest::outputChannel] "helpers.tcl: tests needing TclX (fork)\
+	skip: [expr {[package vsatisfies [info tclversion] 9-]
+		     ? "TclX exists only for Tcl 8"
+		     : "TclX (Debian: tclx8.4) is not installed"}]"
+}
 # The Thread package ([thread::create], [thread::transfer], ...).
 ::tcltest::testConstraint thread [expr {![catch {package require Thread}]}]
 # Linux /proc, to watch mappings and descriptors come and go.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tests/tcl9.sh -- build the mmap package against Tcl 9.0 and run the test
-# suite with tclsh9.0, on a Debian 12 (amd64) machine that has no Tcl 9.
+# suite with tclsh9.0: the system's Tcl 9 when there is one (Debian 13:
+# apt-get install tcl9.0-dev tcl9.0-thread), else one fetched into a cache
+# (a Debian 12 amd64 machine, which has no Tcl 9 package).
 #
 # Usage:  tests/tcl9.sh ?tcltest options for tests/all.tcl?
 #   e.g.  tests/tcl9.sh -file channel.test -verbose bpe
@@ -11,7 +13,9 @@
 #   TCL9_BUILD   build directory for the package (default $TCL9_CACHE/build);
 #                emptied and configured afresh on every run.
 #
-# Where Tcl 9 comes from: Debian 13's tcl9.0 binary packages (libtcl9.0,
+# The system's Tcl 9 is tclsh9.0 on PATH plus a tclConfig.sh for 9.0 in
+# /usr/lib/<multiarch>/tcl9.0 or /usr/local/lib.  Without one, Tcl 9 comes
+# from Debian 13's tcl9.0 binary packages (libtcl9.0,
 # tcl9.0-dev), fetched from Debian's archive by exact file name and checked
 # against pinned SHA-256 sums.  (Debian's source tarball of Tcl 9 is not
 # served by the archive mirror this project can reach, so building Tcl from
@@ -34,8 +38,7 @@
 # symbol makes the script stop instead of guessing.
 #
 # Then the package is configured out of tree against that Tcl
-# (configure --with-tcl=$PREFIX/lib, which picks $PREFIX/bin/tclsh9.0 for
-# `make test`), built with -Werror, and `make test` runs the suite.  The
+# (configure --with-tcl=DIR TCLSH=.../tclsh9.0), built with -Werror, and `make test` runs the suite.  The
 # last line printed is the runner's "N passed, N failed, N skipped"; the
 # exit status is non-zero when a step or any test failed.  Timings go to
 # stderr, so that line stays last on stdout.
@@ -65,20 +68,42 @@ now() { date +%s.%N; }
 took() { awk -v what="$1" -v t0="$2" -v t1="$(now)" \
     'BEGIN { printf "tcl9.sh: %s took %.1f s\n", what, t1 - t0 }' >&2; }
 
-[[ $(dpkg --print-architecture 2>/dev/null) == amd64 ]] ||
-    die "the pinned Tcl 9 packages are for amd64; this is $(dpkg --print-architecture 2>/dev/null || uname -m)"
-for tool in dpkg-deb objdump gcc g++ make tclsh sha256sum; do
+# A Tcl 9 installed on this system (Debian 13: tcl9.0-dev) is used as it
+# is: tclsh9.0 on PATH and a tclConfig.sh that says TCL_VERSION='9.0'.
+SYSTEM_TCLSH=$(command -v tclsh9.0 || true)
+SYSTEM_CONFIG=
+for f in /usr/lib/*/tcl9.0/tclConfig.sh /usr/local/lib/tcl9.0/tclConfig.sh \
+         /usr/local/lib/tclConfig.sh; do
+    if [[ -f $f ]] && grep -q "^TCL_VERSION='9.0'" "$f"; then
+        SYSTEM_CONFIG=$f
+        break
+    fi
+done
+
+# Without one: what the download needs, checked before anything is fetched.
+check_download_tools() {
+    local tool
+    say "no Tcl 9 on this system (tclsh9.0 and a tclConfig.sh for 9.0, as in" \
+        "Debian 13's tcl9.0-dev): fetching Debian 13's packages, which needs amd64," \
+        "curl or wget, dpkg-deb, objdump, apt-get, gcc and sha256sum"
+    [[ $(dpkg --print-architecture 2>/dev/null) == amd64 ]] ||
+        die "the pinned Tcl 9 packages are for amd64; this is $(dpkg --print-architecture 2>/dev/null || uname -m)"
+    for tool in dpkg-deb objdump apt-get gcc tclsh sha256sum; do
+        command -v "$tool" >/dev/null || die "$tool not found"
+    done
+    if command -v curl >/dev/null; then
+        fetch() { curl -fsSL --retry 3 -o "$1" "$2"; }
+    elif command -v wget >/dev/null; then
+        fetch() { wget -q --tries=3 -O "$1" "$2"; }
+    else
+        die "neither curl nor wget is installed"
+    fi
+    MULTIARCH=$(gcc -print-multiarch)
+    SYSLIB=/lib/$MULTIARCH
+}
+for tool in g++ make; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
-if command -v curl >/dev/null; then
-    fetch() { curl -fsSL --retry 3 -o "$1" "$2"; }
-elif command -v wget >/dev/null; then
-    fetch() { wget -q --tries=3 -O "$1" "$2"; }
-else
-    die "neither curl nor wget is installed"
-fi
-MULTIARCH=$(gcc -print-multiarch)
-SYSLIB=/lib/$MULTIARCH
 t_all=$(now)
 
 # fix_glibc_versions LIB --
@@ -182,12 +207,17 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
-# 1. Tcl 9 in $PREFIX, once per cache
+# 1. The system's Tcl 9, or else Tcl 9 in $PREFIX, once per cache
 # ---------------------------------------------------------------------------
 stamp="recipe $RECIPE: ${DEBS[*]}"
-if [[ -f $PREFIX/.installed && $(cat "$PREFIX/.installed") == "$stamp" ]]; then
+if [[ -n $SYSTEM_TCLSH && -n $SYSTEM_CONFIG ]]; then
+    say "using this system's Tcl 9: $SYSTEM_TCLSH, $SYSTEM_CONFIG"
+    tcl9_config_dir=$(dirname "$SYSTEM_CONFIG")
+    tcl9_tclsh=$SYSTEM_TCLSH
+elif [[ -f $PREFIX/.installed && $(cat "$PREFIX/.installed") == "$stamp" ]]; then
     say "Tcl $TCL9_PATCHLEVEL already installed in $PREFIX"
 else
+    check_download_tools
     t_tcl=$(now)
     mkdir -p "$CACHE/downloads" 2>/dev/null && [[ -w $CACHE/downloads ]] ||
         die "cannot write to $CACHE: set TCL9_CACHE to a directory of yours"
@@ -254,6 +284,9 @@ else
     took "Tcl 9 download and install" "$t_tcl"
 fi
 
+# The downloaded Tcl, when not the system's.
+: "${tcl9_config_dir:=$PREFIX/lib}" "${tcl9_tclsh:=$PREFIX/bin/tclsh9.0}"
+
 # ---------------------------------------------------------------------------
 # 2. The package, configured out of tree against that Tcl, built with -Werror
 # ---------------------------------------------------------------------------
@@ -271,11 +304,11 @@ rm -rf "$BUILD"
 mkdir -p "$BUILD"
 cd "$BUILD"
 say "configuring in $BUILD"
-"$SRCDIR/configure" --with-tcl="$PREFIX/lib" >configure.out 2>&1 ||
+"$SRCDIR/configure" --with-tcl="$tcl9_config_dir" TCLSH="$tcl9_tclsh" >configure.out 2>&1 ||
     { cat configure.out; die "configure failed"; }
 grep -E '^TCLSH *=|^PKG_LIB_FILE *=' Makefile
-grep -q "^TCLSH *= *$PREFIX/bin/tclsh9.0\$" Makefile ||
-    die "configure did not pick $PREFIX/bin/tclsh9.0"
+grep -q "^PKG_LIB_FILE *= *libtcl9mmap" Makefile ||
+    die "configure did not build for Tcl 9 (see $BUILD/configure.out)"
 make --no-print-directory CXXFLAGS="-g -O2 -Werror"
 took "configure and build against Tcl 9" "$t_build"
 

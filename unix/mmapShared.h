@@ -311,6 +311,12 @@ inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, bool &slept,
     }
 }
 
+/* The same for a caller that nothing interrupts. */
+inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, int &error) noexcept {
+    bool slept = false;
+    return LockWord(word, slept, error, [] { return false; });
+}
+
 /*
  * Release the lock if this thread holds it (a word taken over by someone
  * else, or never locked, is left alone), waking one sleeper if any.

@@ -23,6 +23,8 @@
 #   TCL_INCLUDE   [/usr/include/tcl8.6]
 #   TCL_LIB       [-ltcl8.6]
 #   FUZZ_SECONDS  how long to fuzz [60]
+#   FUZZ_LOG_SECONDS  how long to fuzz the log format layer afterwards
+#                 (fuzz_log.cpp, on its own corpus) [20]; 0 skips it
 #   FUZZ_MAX_LEN  largest input in bytes [1024]
 #   FUZZ_FLAGS    more libFuzzer flags (they win over the defaults above)
 #   FUZZ_CORPUS_OUT  copy the grown corpus to this directory
@@ -72,6 +74,9 @@ set -x
 # shellcheck disable=SC2086  # TCL_LIB may hold several words
 "$CXX" -fsanitize=fuzzer,address,undefined \
     "$BUILDDIR/fuzz_mmap.o" "$BUILDDIR/mmap.o" $TCL_LIB -o "$BUILDDIR/fuzz_mmap"
+# The log format layer alone (generic/mmapLog.h; no Tcl).
+"$CXX" "${common[@]}" -fsanitize=fuzzer,address,undefined -I"$SRCDIR/unix" \
+    "$here/fuzz_log.cpp" -o "$BUILDDIR/fuzz_log"
 { set +x; } 2>/dev/null
 
 # Each run's scratch space: the corpus copy, crash files, the log, and the
@@ -147,14 +152,19 @@ ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")
 grep -E '^fuzz_mmap' "$work/fuzz.log" || true
 
-if [ "$status" -ne 0 ] || grep -Eq "$reports" "$work/fuzz.log"; then
-    keep_work=1
-    grep -E -B2 -A30 "$reports" "$work/fuzz.log" | head -n 80 || tail -n 40 "$work/fuzz.log"
-    echo "libfuzzer.sh: FAILED (exit status $status) after ${elapsed}s;" \
-         "log $work/fuzz.log; inputs: $(find "$work/artifacts" -type f | tr '\n' ' ')"
-    echo "  replay with: $0 <input>   (MMAP_FUZZ_TRACE=1 shows each Tcl command)"
-    exit 1
-fi
+# Stop the script if a fuzzer run failed: show the report, keep the inputs.
+#   check_run what log replay-hint
+check_run() {
+    if [ "$status" -ne 0 ] || grep -Eq "$reports" "$2"; then
+        keep_work=1
+        grep -E -B2 -A30 "$reports" "$2" | head -n 80 || tail -n 40 "$2"
+        echo "libfuzzer.sh: $1 FAILED (exit status $status) after ${elapsed}s;" \
+             "log $2; inputs: $(find "$work/artifacts" -type f | tr '\n' ' ')"
+        echo "  replay with: $3"
+        exit 1
+    fi
+}
+check_run fuzz_mmap "$work/fuzz.log" "$0 <input>   (MMAP_FUZZ_TRACE=1 shows each Tcl command)"
 
 # Optional: keep the grown corpus (never written into the source tree).
 if [ -n "${FUZZ_CORPUS_OUT:-}" ]; then
@@ -184,3 +194,21 @@ fi
 
 echo "libfuzzer.sh: OK execs=${execs:-?} exec/s=${speed:-?} cov=${cov:-?}" \
      "ft=${ft:-?} corpus=${corp:-?} seconds=$elapsed"
+
+# The log format layer: arbitrary and garbled log files opened, read and
+# appended to (see fuzz_log.cpp for what makes it abort).
+FUZZ_LOG_SECONDS=${FUZZ_LOG_SECONDS:-20}
+if [ "$FUZZ_LOG_SECONDS" -gt 0 ]; then
+    mkdir -p "$work/log-corpus"
+    echo "+ $BUILDDIR/fuzz_log -max_total_time=$FUZZ_LOG_SECONDS (log: $work/fuzz_log.log)"
+    set +e
+    (cd "$work" && "$BUILDDIR/fuzz_log" -timeout=20 -rss_limit_mb=2048 -max_len=2048 \
+        -artifact_prefix="$work/artifacts/" -max_total_time="$FUZZ_LOG_SECONDS" \
+        -print_final_stats=1 ${FUZZ_FLAGS:-} "$work/log-corpus" >"$work/fuzz_log.log" 2>&1)
+    status=$?
+    set -e
+    elapsed=$FUZZ_LOG_SECONDS
+    check_run fuzz_log "$work/fuzz_log.log" "$BUILDDIR/fuzz_log <input>"
+    echo "libfuzzer.sh: fuzz_log OK execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz_log.log")" \
+         "seconds=$FUZZ_LOG_SECONDS"
+fi

@@ -1,0 +1,866 @@
+/*
+ * mmapLog.h --
+ *
+ *	The format and algorithms of [mmap::log]: a cyclic log of records in
+ *	one file of fixed size, shared by any number of processes that map
+ *	it. Nothing here knows about Tcl: the code works on the bytes of the
+ *	file, mapped (or, for the fuzzer, in a plain buffer), and reports
+ *	outcomes as enum values for generic/mmap.cpp to turn into Tcl errors.
+ *	The format itself is documented in doc/logformat.md.
+ *
+ *	In short: a 4096-byte header holds the geometry, a robust lock word
+ *	taken by appenders, and the committed state (next sequence number,
+ *	oldest record, where the next record goes) in two checksummed slots
+ *	selected by a generation counter. Records follow, each with a
+ *	header checksum and a payload checksum. An append fills space that no
+ *	committed state counts as live and only then publishes a new state,
+ *	so a writer killed at any instant leaves the previous state valid.
+ *	Readers take no lock: they copy, verify every record, and drop those
+ *	that the committed state says were overwritten while they read.
+ *
+ *	Every access to the file's bytes goes through the SIGBUS guard of
+ *	mmapUnix.h, so a file truncated under the mapping gives an error.
+ *
+ * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
+ */
+
+#ifndef MMAP_LOG_H
+#define MMAP_LOG_H
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "mmapShared.h"
+#include "mmapUnix.h"
+
+namespace mmaplog {
+
+/*
+ *----------------------------------------------------------------------
+ * CRC32C (Castagnoli, reflected polynomial 0x82F63B78, initial value and
+ * final xor 0xFFFFFFFF: crc32c("123456789") is 0xE3069283), table-driven
+ * eight bytes at a time ("slicing by 8").
+ *----------------------------------------------------------------------
+ */
+
+namespace detail {
+
+struct CrcTables {
+    std::uint32_t t[8][256];
+    constexpr CrcTables() : t() {
+	for (std::uint32_t i = 0; i < 256; i++) {
+	    std::uint32_t c = i;
+	    for (int k = 0; k < 8; k++) {
+		c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+	    }
+	    t[0][i] = c;
+	}
+	for (std::uint32_t i = 0; i < 256; i++) {
+	    for (int s = 1; s < 8; s++) {
+		t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+	    }
+	}
+    }
+};
+inline constexpr CrcTables crcTables{};
+
+} // namespace detail
+
+/* Continue a CRC32C over more bytes: pass 0 to start. Portable form. */
+inline std::uint32_t Crc32cTable(std::uint32_t crc, const void *data, std::size_t count) noexcept {
+    const auto &t = detail::crcTables.t;
+    const auto *p = static_cast<const unsigned char *>(data);
+    crc = ~crc;
+    while (count >= 8) {
+	const std::uint32_t lo = crc ^ (p[0] | p[1] << 8 | p[2] << 16
+		| static_cast<std::uint32_t>(p[3]) << 24);
+	crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF]
+		^ t[4][lo >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+	p += 8;
+	count -= 8;
+    }
+    while (count-- > 0) {
+	crc = t[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The same with SSE 4.2's crc32 instruction, several times faster. */
+__attribute__((target("sse4.2")))
+inline std::uint32_t Crc32cSse42(std::uint32_t crc, const void *data, std::size_t count) noexcept {
+    const auto *p = static_cast<const unsigned char *>(data);
+    std::uint64_t c = ~crc;
+    for (; count >= 8; p += 8, count -= 8) {
+	std::uint64_t word;
+	std::memcpy(&word, p, 8);
+	c = __builtin_ia32_crc32di(c, word);
+    }
+    std::uint32_t c32 = static_cast<std::uint32_t>(c);
+    while (count-- > 0) {
+	c32 = __builtin_ia32_crc32qi(c32, *p++);
+    }
+    return ~c32;
+}
+
+inline std::uint32_t Crc32c(std::uint32_t crc, const void *data, std::size_t count) noexcept {
+    static const bool hardware = __builtin_cpu_supports("sse4.2");
+    return hardware ? Crc32cSse42(crc, data, count) : Crc32cTable(crc, data, count);
+}
+#else
+inline std::uint32_t Crc32c(std::uint32_t crc, const void *data, std::size_t count) noexcept {
+    return Crc32cTable(crc, data, count);
+}
+#endif
+
+/*
+ *----------------------------------------------------------------------
+ * Byte order. The format is little-endian throughout; on a big-endian
+ * host every field and every shared word of the state is swapped on its
+ * way in and out. (The lock word, the wake counter and the waiters count
+ * only mean something while processes have the log open, all on one
+ * host: they stay in its order.)
+ *----------------------------------------------------------------------
+ */
+
+constexpr bool BIG_ENDIAN_HOST = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+
+inline std::uint32_t Little32(std::uint32_t v) noexcept {
+    return BIG_ENDIAN_HOST ? __builtin_bswap32(v) : v;
+}
+inline std::uint64_t Little64(std::uint64_t v) noexcept {
+    return BIG_ENDIAN_HOST ? __builtin_bswap64(v) : v;
+}
+inline std::uint32_t Load32(const unsigned char *p) noexcept {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return Little32(v);
+}
+inline std::uint64_t Load64(const unsigned char *p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return Little64(v);
+}
+inline void Store32(unsigned char *p, std::uint32_t v) noexcept {
+    v = Little32(v);
+    std::memcpy(p, &v, sizeof v);
+}
+inline void Store64(unsigned char *p, std::uint64_t v) noexcept {
+    v = Little64(v);
+    std::memcpy(p, &v, sizeof v);
+}
+
+/*
+ *----------------------------------------------------------------------
+ * The layout (doc/logformat.md has the same as a table).
+ *----------------------------------------------------------------------
+ */
+
+constexpr unsigned char MAGIC[8] = {'m', 'm', 'a', 'p', '-', 'l', 'o', 'g'};
+constexpr std::uint32_t VERSION = 1;
+constexpr std::uint64_t HEADER_SIZE = 4096;
+/* The smallest file: the header and one page of records. */
+constexpr std::uint64_t MIN_FILE_SIZE = HEADER_SIZE + 4096;
+
+/* Header offsets. */
+constexpr std::size_t H_MAGIC = 0;		/* 8 bytes */
+constexpr std::size_t H_VERSION = 8;		/* u32 */
+constexpr std::size_t H_HEADER_SIZE = 12;	/* u32 */
+constexpr std::size_t H_FILE_SIZE = 16;		/* u64 */
+constexpr std::size_t H_AREA_OFFSET = 24;	/* u64 */
+constexpr std::size_t H_AREA_SIZE = 32;		/* u64 */
+constexpr std::size_t H_RESERVED = 40;		/* u32, 0 */
+constexpr std::size_t H_CHECK = 44;		/* u32 crc32c of bytes 0..43 */
+constexpr std::size_t H_FIXED = 48;		/* bytes the check covers + it */
+/*
+ * What an append writes shares as few cache lines as it can, since each
+ * line an appender writes moves to the next appender's core: the lock
+ * word, the generation and slot 0 share one line, slot 1 has the next;
+ * the wake words, which appenders only read unless someone waits, have
+ * a line of their own.
+ */
+constexpr std::size_t H_LOCK = 64;		/* u64 append lock (opaque) */
+constexpr std::size_t H_GENERATION = 72;	/* u64 committed generation */
+constexpr std::size_t H_SLOTS = 80;		/* two state slots */
+constexpr std::size_t SLOT_SIZE = 48;
+constexpr std::size_t H_WAKE = 192;		/* u32 bumped by appends seen waited for */
+constexpr std::size_t H_WAITERS = 196;		/* u32 processes in [wait] */
+
+/* Slot fields (u64 each), from the slot's start. */
+enum SlotField { S_GENERATION, S_NEXT_SEQ, S_TAIL_SEQ, S_HEAD_POS, S_TAIL_POS, S_CHECK,
+    SLOT_FIELDS };
+static_assert(SLOT_FIELDS * 8 <= SLOT_SIZE && H_SLOTS + 2 * SLOT_SIZE <= H_WAKE);
+
+/* Records, 8-byte aligned in the area; offsets from the record's start. */
+constexpr std::uint32_t RECORD_MAGIC = 0x43455252;	/* "RREC" */
+constexpr std::uint32_t PAD_MAGIC = 0x44415052;		/* "RPAD": wrap to 0 */
+constexpr std::size_t R_MAGIC = 0;		/* u32 */
+constexpr std::size_t R_LENGTH = 4;		/* u32 payload bytes */
+constexpr std::size_t R_SEQ = 8;		/* u64 */
+constexpr std::size_t R_TIME = 16;		/* i64 µs since the epoch */
+constexpr std::size_t R_DATA_CHECK = 24;	/* u32 crc32c of the payload */
+constexpr std::size_t R_HEAD_CHECK = 28;	/* u32 crc32c of bytes 0..27 */
+constexpr std::size_t RECORD_HEADER = 32;	/* then the payload, zero
+						 * padded to a multiple of 8 */
+
+inline std::uint64_t RecordSize(std::uint64_t length) noexcept {
+    return RECORD_HEADER + ((length + 7) & ~std::uint64_t{7});
+}
+
+/* What the fixed header says about the file. */
+struct Geometry {
+    std::uint64_t fileSize = 0;
+    std::uint64_t areaOffset = 0;
+    std::uint64_t areaSize = 0;
+};
+
+enum class HeaderCheck { Ok, NotLog, Version, Damaged, SizeMismatch };
+
+/*
+ * Fill page (HEADER_SIZE bytes) with the header of a new, empty log of
+ * fileSize bytes (at least MIN_FILE_SIZE).
+ */
+inline void FormatHeader(unsigned char *page, std::uint64_t fileSize) noexcept {
+    std::memset(page, 0, HEADER_SIZE);
+    std::memcpy(page + H_MAGIC, MAGIC, sizeof MAGIC);
+    Store32(page + H_VERSION, VERSION);
+    Store32(page + H_HEADER_SIZE, HEADER_SIZE);
+    Store64(page + H_FILE_SIZE, fileSize);
+    Store64(page + H_AREA_OFFSET, HEADER_SIZE);
+    Store64(page + H_AREA_SIZE, (fileSize - HEADER_SIZE) & ~std::uint64_t{7});
+    Store32(page + H_CHECK, Crc32c(0, page, H_CHECK));
+    /* Generation 0 lives in slot 0: sequence numbers start at 1. */
+    unsigned char *slot = page + H_SLOTS;
+    Store64(slot + 8 * S_NEXT_SEQ, 1);
+    Store64(slot + 8 * S_TAIL_SEQ, 1);
+    Store64(slot + 8 * S_CHECK, Crc32c(0, slot, 8 * S_CHECK));
+}
+
+/*
+ * Check the fixed part of a header (H_FIXED bytes) against the size of
+ * the file it came from. NotLog: no magic. Version: a format we do not
+ * know. Damaged: the checksum or the geometry is wrong. SizeMismatch:
+ * a sound header whose file size is not the file's.
+ */
+inline HeaderCheck CheckHeader(const unsigned char *fixed, std::uint64_t actualSize,
+	Geometry &geometry) noexcept {
+    if (std::memcmp(fixed + H_MAGIC, MAGIC, sizeof MAGIC) != 0) {
+	return HeaderCheck::NotLog;
+    }
+    if (Crc32c(0, fixed, H_CHECK) != Load32(fixed + H_CHECK)) {
+	return HeaderCheck::Damaged;
+    }
+    if (Load32(fixed + H_VERSION) != VERSION) {
+	return HeaderCheck::Version;
+    }
+    geometry.fileSize = Load64(fixed + H_FILE_SIZE);
+    geometry.areaOffset = Load64(fixed + H_AREA_OFFSET);
+    geometry.areaSize = Load64(fixed + H_AREA_SIZE);
+    if (Load32(fixed + H_HEADER_SIZE) != HEADER_SIZE || geometry.areaOffset != HEADER_SIZE
+	    || geometry.fileSize < MIN_FILE_SIZE
+	    || geometry.areaSize != ((geometry.fileSize - HEADER_SIZE) & ~std::uint64_t{7})
+	    || Load32(fixed + H_RESERVED) != 0) {
+	return HeaderCheck::Damaged;
+    }
+    return geometry.fileSize == actualSize ? HeaderCheck::Ok : HeaderCheck::SizeMismatch;
+}
+
+/* The committed state: which records are kept and where. */
+struct State {
+    std::uint64_t generation = 0;
+    std::uint64_t nextSeq = 1;	/* the number the next append gets */
+    std::uint64_t tailSeq = 1;	/* the oldest kept; == nextSeq: none */
+    std::uint64_t headPos = 0;	/* area offset of the next record */
+    std::uint64_t tailPos = 0;	/* area offset of the oldest record */
+
+    std::uint64_t Count() const noexcept { return nextSeq - tailSeq; }
+};
+
+enum class Status {
+    Ok,
+    Stopped,	/* the reader's visitor asked to stop */
+    Fault,	/* a page of the file is gone (the file shrank) */
+    Garbled,	/* the committed state fails its checks */
+    Lock,	/* the append lock could not be taken (errno in lockError) */
+    TooLarge,	/* a message that cannot fit in the area */
+    NoMemory,
+};
+
+/* A message to append: bytes, length. */
+struct Message {
+    const unsigned char *bytes;
+    std::size_t length;
+};
+
+/* Read options: from a sequence number, at most count records. */
+struct ReadRequest {
+    std::uint64_t from = 0;
+    std::uint64_t count = UINT64_MAX;
+    std::uint64_t last = UINT64_MAX;	/* only the newest last records */
+};
+
+struct ReadResult {
+    std::uint64_t damaged = 0;	/* records in the range read that failed
+				 * their checks (not counting those the
+				 * writers overwrote while we read) */
+    State state;		/* the committed state after the read: a
+				 * record visited with a number below
+				 * state.tailSeq was overwritten while it
+				 * was read, and the caller must drop it */
+};
+
+/*
+ * A log in the bytes [base, base + size) of a mapped file whose header
+ * CheckHeader accepted. It owns nothing. The base must be 8-byte aligned
+ * (a mapping is page aligned).
+ */
+class Log {
+public:
+    Log(unsigned char *base, std::size_t size, const Geometry &geometry) noexcept
+	: base_(base), size_(size), areaOffset_(geometry.areaOffset),
+	  area_(geometry.areaSize) {}
+
+    std::uint64_t AreaSize() const noexcept { return area_; }
+    /* The largest message an append accepts: one record fills the area. */
+    std::uint64_t MaxMessage() const noexcept {
+	const std::uint64_t room = (area_ - RECORD_HEADER) & ~std::uint64_t{7};
+	return room < UINT32_MAX ? room : UINT32_MAX;
+    }
+
+    /* The committed state, consistent, checked against the geometry. */
+    Status Snapshot(State &state) const noexcept;
+
+    /*
+     * Append the messages (each one record, committed one by one) under
+     * the append lock, stamping them with timeMicros. lastSeq is the
+     * number given to the last one. A message larger than MaxMessage()
+     * makes the whole call fail before anything is written.
+     */
+    Status Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
+	    std::uint64_t &lastSeq, int &lockError) noexcept;
+
+    /*
+     * Records oldest first, verified, as asked (see ReadRequest): each is
+     * handed to visit(seq, time, bytes, length), which returns false to
+     * stop the read (Status::Stopped). The bytes are a copy, valid during
+     * the call. See ReadResult for the records to drop afterwards.
+     */
+    template <typename Visit>
+    Status Read(const ReadRequest &request, ReadResult &result, Visit &&visit) const;
+
+    /*
+     * Return when a record numbered seq or later exists (arrived) or after
+     * timeoutMs (negative: no limit). error: 0 or an errno value. The
+     * waiter counts itself in the header at wakeHeader, a writable
+     * mapping of this file's header; with none (a read-only file) it
+     * cannot, and looks again every POLL_MS instead.
+     */
+    static constexpr long POLL_MS = 50;
+    Status Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHeader,
+	    bool &arrived, int &error) noexcept;
+
+private:
+    /* A guarded copy out of the file: false on a fault. */
+    bool Get(std::uint64_t at, void *dst, std::size_t count) const noexcept {
+	return mmapunix::GuardedCopy(dst, base_ + at, count, base_, base_ + size_) == nullptr;
+    }
+    template <typename T> std::atomic<T> &Word(std::size_t at,
+	    unsigned char *header = nullptr) const noexcept {
+	return *reinterpret_cast<std::atomic<T> *>((header ? header : base_) + at);
+    }
+
+    /* Touch the header words (of header, default ours) inside the guard. */
+    template <typename F> bool Guarded(F &&body, unsigned char *header = nullptr) const noexcept {
+	unsigned char *low = header ? header : base_;
+	return mmapunix::GuardedCall(body, low, low + HEADER_SIZE) == nullptr;
+    }
+
+    void Publish(State &state) const noexcept;
+
+    enum class Found { Record, Pad, Invalid, Fault };
+    Found RecordHeaderAt(std::uint64_t pos, unsigned char header[RECORD_HEADER]) const noexcept;
+    /* Where the record at pos really starts (pads and short ends wrap). */
+    Found Normalise(std::uint64_t &pos, unsigned char header[RECORD_HEADER]) const noexcept;
+    Found Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
+	    std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept;
+    bool DropOldest(State &state) const noexcept;
+
+    unsigned char *base_;
+    std::size_t size_;
+    std::uint64_t areaOffset_;
+    std::uint64_t area_;
+};
+
+/* Whether a state is possible in an area of areaSize bytes. */
+inline bool Plausible(const State &s, std::uint64_t areaSize) noexcept {
+    return s.tailSeq >= 1 && s.tailSeq <= s.nextSeq && s.nextSeq < (std::uint64_t{1} << 62)
+	    && s.headPos <= areaSize && s.tailPos < areaSize
+	    && (s.headPos & 7) == 0 && (s.tailPos & 7) == 0
+	    && s.Count() <= areaSize / RECORD_HEADER;
+}
+
+/*
+ * Seqlock read of the slot the generation names: retried while a writer
+ * publishes; a stable slot that fails its checks is Garbled.
+ */
+inline Status Log::Snapshot(State &state) const noexcept {
+    for (int attempt = 0; attempt < 100000; attempt++) {
+	std::uint64_t before = 0, after = 0;
+	std::uint64_t field[SLOT_FIELDS];
+	const bool ok = Guarded([&] {
+	    before = Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_acquire));
+	    const std::size_t slot = H_SLOTS + (before & 1) * SLOT_SIZE;
+	    for (int i = 0; i < SLOT_FIELDS; i++) {
+		field[i] = Little64(Word<std::uint64_t>(slot + 8 * i).load(std::memory_order_relaxed));
+	    }
+	    std::atomic_thread_fence(std::memory_order_acquire);
+	    after = Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_relaxed));
+	});
+	if (!ok) {
+	    return Status::Fault;
+	}
+	if (before != after) {
+	    continue;
+	}
+	unsigned char bytes[8 * S_CHECK];
+	for (int i = 0; i < S_CHECK; i++) {
+	    Store64(bytes + 8 * i, field[i]);
+	}
+	state.generation = field[S_GENERATION];
+	state.nextSeq = field[S_NEXT_SEQ];
+	state.tailSeq = field[S_TAIL_SEQ];
+	state.headPos = field[S_HEAD_POS];
+	state.tailPos = field[S_TAIL_POS];
+	if (field[S_CHECK] != Crc32c(0, bytes, sizeof bytes) || state.generation != before
+		|| !Plausible(state, area_)) {
+	    return Status::Garbled;
+	}
+	return Status::Ok;
+    }
+    return Status::Garbled;	/* a generation that never stops moving */
+}
+
+/*
+ * Commit state as the next generation: write the slot the current
+ * readers are not using, then switch to it with one store. The caller
+ * holds the append lock. A fault here is ignored: the next access to
+ * the header faults too and reports it.
+ */
+inline void Log::Publish(State &state) const noexcept {
+    state.generation++;
+    unsigned char bytes[8 * S_CHECK];
+    const std::uint64_t field[S_CHECK] = {state.generation, state.nextSeq, state.tailSeq,
+	    state.headPos, state.tailPos};
+    for (int i = 0; i < S_CHECK; i++) {
+	Store64(bytes + 8 * i, field[i]);
+    }
+    const std::uint64_t check = Crc32c(0, bytes, sizeof bytes);
+    Guarded([&] {
+	/* A reader that sees any of these stores sees the old generation
+	 * change before it trusts what it copied (seqlock). */
+	std::atomic_thread_fence(std::memory_order_release);
+	const std::size_t slot = H_SLOTS + (state.generation & 1) * SLOT_SIZE;
+	for (int i = 0; i < S_CHECK; i++) {
+	    Word<std::uint64_t>(slot + 8 * i).store(Little64(field[i]), std::memory_order_relaxed);
+	}
+	Word<std::uint64_t>(slot + 8 * S_CHECK).store(Little64(check), std::memory_order_relaxed);
+	Word<std::uint64_t>(H_GENERATION).store(Little64(state.generation),
+		std::memory_order_release);
+	std::atomic_thread_fence(std::memory_order_release);
+    });
+}
+
+/*
+ * Read the record header at area offset pos. Record: magic, header
+ * checksum and length all fit. Pad: a wrap marker (or too little room
+ * left for a header): the next record is at offset 0.
+ */
+inline Log::Found Log::RecordHeaderAt(std::uint64_t pos,
+	unsigned char header[RECORD_HEADER]) const noexcept {
+    if (pos + RECORD_HEADER > area_) {
+	return Found::Pad;
+    }
+    if (!Get(areaOffset_ + pos, header, RECORD_HEADER)) {
+	return Found::Fault;
+    }
+    const std::uint32_t magic = Load32(header + R_MAGIC);
+    if (magic == PAD_MAGIC) {
+	return Found::Pad;
+    }
+    if (magic != RECORD_MAGIC
+	    || Load32(header + R_HEAD_CHECK) != Crc32c(0, header, R_HEAD_CHECK)
+	    || RecordSize(Load32(header + R_LENGTH)) > area_ - pos) {
+	return Found::Invalid;
+    }
+    return Found::Record;
+}
+
+inline Log::Found Log::Normalise(std::uint64_t &pos,
+	unsigned char header[RECORD_HEADER]) const noexcept {
+    Found found = RecordHeaderAt(pos, header);
+    if (found == Found::Pad && pos != 0) {
+	pos = 0;
+	found = RecordHeaderAt(pos, header);
+    }
+    return found == Found::Pad ? Found::Invalid : found;
+}
+
+/*
+ * After a record that failed its checks at pos, look for the next good
+ * one: from pos itself (a sound record may sit there with a number not
+ * expected), scan on at 8-byte steps (wrapping at the end of the area) for at
+ * most limit bytes, for a header whose sequence number is at least
+ * lowest and below below. Found::Record leaves pos and header on it.
+ */
+inline Log::Found Log::Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
+	std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept {
+    for (std::uint64_t scanned = 0; scanned < limit; scanned += 8) {
+	if (scanned > 0) {
+	    pos = pos + 8 < area_ ? pos + 8 : 0;
+	}
+	const Found found = RecordHeaderAt(pos, header);
+	if (found == Found::Fault) {
+	    return found;
+	}
+	const std::uint64_t seq = Load64(header + R_SEQ);
+	if (found == Found::Record && seq >= lowest && seq < below) {
+	    return found;
+	}
+    }
+    return Found::Invalid;
+}
+
+/*
+ * Drop the oldest record from state (the caller holds the lock). A
+ * damaged oldest record is stepped over by finding the next good one;
+ * with none, the log becomes empty. False on a fault.
+ */
+inline bool Log::DropOldest(State &state) const noexcept {
+    unsigned char header[RECORD_HEADER];
+    std::uint64_t pos = state.tailPos;
+    Found found = Normalise(pos, header);
+    if (found == Found::Record && Load64(header + R_SEQ) == state.tailSeq) {
+	pos += RecordSize(Load32(header + R_LENGTH));
+	state.tailSeq++;
+    } else if (found != Found::Fault) {
+	found = Resync(pos, state.tailSeq + 1, state.nextSeq, area_, header);
+	if (found == Found::Record) {
+	    state.tailSeq = Load64(header + R_SEQ);
+	}
+    }
+    if (found == Found::Fault) {
+	return false;
+    }
+    if (found != Found::Record || state.Count() == 0) {
+	state.tailSeq = state.nextSeq;
+	state.tailPos = state.headPos;
+	return true;
+    }
+    if (pos >= area_) {
+	pos = 0;
+    }
+    state.tailPos = pos;
+    return true;
+}
+
+/*
+ * Holds the append lock (mmapunix's robust lock word) for one append and
+ * releases it however the append leaves. An append holds it for well
+ * under a microsecond, so a locker that finds it taken first watches it
+ * for about that long before LockWord puts it to sleep: sleeping and
+ * being woken cost system calls, and a lock handed over through them
+ * keeps the sleepers flag, so that every later release costs a wake-up.
+ */
+class AppendLock {
+public:
+    /* word lies in the header at header; a fault there (the file shrank)
+     * must not kill the process, even in the release. */
+    AppendLock(std::atomic<std::uint64_t> &word, const unsigned char *header) noexcept
+	: word_(word), header_(header) {}
+    bool Take(int &error) noexcept {
+	for (int spin = 0; spin < SPINS && word_.load(std::memory_order_relaxed) != 0; spin++) {
+	    Pause();
+	}
+	/* A dead holder's append never committed: taking over is safe. */
+	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, error);
+	held_ = outcome == mmapunix::LockOutcome::Acquired
+		|| outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
+	if (outcome == mmapunix::LockOutcome::HeldByThisThread) {
+	    error = EDEADLK;
+	}
+	return held_;
+    }
+    ~AppendLock() {
+	if (held_) {
+	    mmapunix::GuardedCall([this] { mmapunix::UnlockWord(word_); }, header_,
+		    header_ + HEADER_SIZE);
+	}
+    }
+    AppendLock(const AppendLock &) = delete;
+    AppendLock &operator=(const AppendLock &) = delete;
+
+private:
+    static constexpr int SPINS = 400;
+    static void Pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+    }
+
+    std::atomic<std::uint64_t> &word_;
+    const unsigned char *header_;
+    bool held_ = false;
+};
+
+inline Status Log::Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
+	std::uint64_t &lastSeq, int &lockError) noexcept {
+    for (std::size_t i = 0; i < count; i++) {
+	if (messages[i].length > MaxMessage()) {
+	    return Status::TooLarge;
+	}
+    }
+    Status status = Status::Ok;
+    bool published = false;
+    {
+	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_);
+	bool locked = false;
+	if (!Guarded([&] { locked = lock.Take(lockError); })) {
+	    return Status::Fault;
+	}
+	if (!locked) {
+	    return Status::Lock;
+	}
+	State state;
+	status = Snapshot(state);
+	for (std::size_t i = 0; status == Status::Ok && i < count; i++) {
+	    const Message &m = messages[i];
+	    const std::uint64_t size = RecordSize(m.length);
+	    const std::uint64_t head = state.headPos;
+	    const std::uint64_t place = head + size <= area_ ? head : 0;
+	    /* Bytes from head on that this record makes unusable. */
+	    const std::uint64_t span = place == head ? size : area_ - head + size;
+	    bool dropped = false;
+	    while (state.Count() > 0) {
+		const std::uint64_t free = (state.tailPos + area_ - head % area_) % area_;
+		/* (The count bound only binds after a state was garbled.) */
+		if (free >= span && state.Count() < area_ / RECORD_HEADER) {
+		    break;
+		}
+		if (!DropOldest(state)) {
+		    status = Status::Fault;
+		    break;
+		}
+		dropped = true;
+	    }
+	    if (status != Status::Ok) {
+		break;
+	    }
+	    if (dropped) {
+		/* The space is no longer anyone's before it is overwritten. */
+		Publish(state);
+	    }
+	    unsigned char header[RECORD_HEADER] = {};
+	    Store32(header + R_MAGIC, RECORD_MAGIC);
+	    Store32(header + R_LENGTH, static_cast<std::uint32_t>(m.length));
+	    Store64(header + R_SEQ, state.nextSeq);
+	    Store64(header + R_TIME, static_cast<std::uint64_t>(timeMicros));
+	    Store32(header + R_DATA_CHECK, Crc32c(0, m.bytes, m.length));
+	    Store32(header + R_HEAD_CHECK, Crc32c(0, header, R_HEAD_CHECK));
+	    unsigned char pad[8] = {};
+	    Store32(pad, PAD_MAGIC);
+	    unsigned char *at = base_ + areaOffset_ + place;
+	    const bool wrapped = place != head && head + sizeof pad <= area_;
+	    const bool written = mmapunix::GuardedCall([&] {
+		if (wrapped) {
+		    std::memcpy(base_ + areaOffset_ + head, pad, sizeof pad);
+		}
+		std::memcpy(at, header, RECORD_HEADER);
+		std::memcpy(at + RECORD_HEADER, m.bytes, m.length);
+		std::memset(at + RECORD_HEADER + m.length, 0, size - RECORD_HEADER - m.length);
+	    }, base_, base_ + size_) == nullptr;
+	    if (!written) {
+		status = Status::Fault;
+		break;
+	    }
+	    if (state.Count() == 0) {
+		state.tailPos = place;
+	    }
+	    lastSeq = state.nextSeq++;
+	    state.headPos = place + size;
+	    Publish(state);
+	    published = true;
+	}
+    }
+    /*
+     * After the unlock, so that a woken reader does not find the lock
+     * taken. The wake counter changes only when someone waits, so that
+     * appenders do not all write one more shared word. The fence pairs
+     * with the one in Wait: either this load sees the waiter counted, or
+     * the waiter's look at the state sees this append.
+     */
+    if (published) {
+	Guarded([&] {
+	    std::atomic_thread_fence(std::memory_order_seq_cst);
+	    if (Word<std::uint32_t>(H_WAITERS).load(std::memory_order_relaxed) != 0) {
+		Word<std::uint32_t>(H_WAKE).fetch_add(1, std::memory_order_seq_cst);
+		mmapunix::WakeWaiters(Word<std::uint32_t>(H_WAKE), INT_MAX);
+	    }
+	});
+    }
+    return status;
+}
+
+/*
+ * Walk from the oldest record the snapshot keeps to the newest, keeping
+ * those the request asks for. Every kept record passed its header and
+ * payload checks and has exactly the sequence number expected. A record
+ * that fails them is skipped by resynchronising on the next good one.
+ * When the walk ends, the committed state is read again: records the
+ * writers dropped meanwhile are removed (their bytes may be new ones).
+ */
+template <typename Visit>
+inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&visit) const {
+    State start;
+    Status status = Snapshot(start);
+    if (status != Status::Ok) {
+	return status;
+    }
+    std::uint64_t from = request.from;
+    if (request.last < start.Count()) {
+	from = std::max(from, start.nextSeq - request.last);
+    }
+    std::uint64_t seq = start.tailSeq;
+    std::uint64_t pos = start.tailPos;
+    std::uint64_t wanted = request.count;
+    std::string payload;
+    unsigned char header[RECORD_HEADER];
+    while (seq < start.nextSeq && wanted > 0) {
+	const Found found = Normalise(pos, header);
+	if (found == Found::Fault) {
+	    return Status::Fault;
+	}
+	const bool numbered = found == Found::Record && Load64(header + R_SEQ) == seq;
+	const std::uint32_t length = numbered ? Load32(header + R_LENGTH) : 0;
+	bool sound = numbered;
+	if (numbered && seq >= from) {
+	    payload.resize(length);
+	    if (!Get(areaOffset_ + pos + RECORD_HEADER, &payload[0], length)) {
+		return Status::Fault;
+	    }
+	    sound = Crc32c(0, payload.data(), length) == Load32(header + R_DATA_CHECK);
+	}
+	if (!sound) {
+	    /* Overwritten under us? Then carry on from the new oldest. */
+	    State now;
+	    if ((status = Snapshot(now)) != Status::Ok) {
+		return status;
+	    }
+	    if (now.tailSeq > seq) {
+		seq = now.tailSeq;
+		pos = now.tailPos;
+		continue;
+	    }
+	    /* Damaged: on to the next sound record (which, when only this
+	     * one's payload failed, is not the one at pos). */
+	    const Found next = Resync(pos, numbered ? seq + 1 : seq, start.nextSeq, area_,
+		    header);
+	    if (next == Found::Fault) {
+		return Status::Fault;
+	    }
+	    const std::uint64_t skipTo = next == Found::Record
+		    ? Load64(header + R_SEQ) : start.nextSeq;
+	    if (skipTo > from) {
+		result.damaged += skipTo - std::max(seq, from);
+	    }
+	    seq = skipTo;
+	    continue;
+	}
+	if (seq >= from) {
+	    if (!visit(seq, static_cast<std::int64_t>(Load64(header + R_TIME)),
+		    payload.data(), length)) {
+		return Status::Stopped;
+	    }
+	    wanted--;
+	}
+	pos += RecordSize(length);
+	seq++;
+    }
+    return Snapshot(result.state);
+}
+
+inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHeader,
+	bool &arrived, int &error) noexcept {
+    unsigned char *words = wakeHeader ? wakeHeader : base_;
+    auto &wake = Word<std::uint32_t>(H_WAKE, words);
+    auto &waiters = Word<std::uint32_t>(H_WAITERS, words);
+    arrived = false;
+    error = 0;
+    if (wakeHeader != nullptr
+	    && !Guarded([&] { waiters.fetch_add(1, std::memory_order_seq_cst); }, words)) {
+	return Status::Fault;
+    }
+    struct timespec now;
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    const std::int64_t deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 + timeoutMs;
+    Status status = Status::Ok;
+    for (;;) {
+	std::uint32_t seen = 0;
+	if (!Guarded([&] {
+		seen = wake.load(std::memory_order_seq_cst);
+		std::atomic_thread_fence(std::memory_order_seq_cst);	/* see Append */
+	    }, words)) {
+	    status = Status::Fault;
+	    break;
+	}
+	State state;
+	if ((status = Snapshot(state)) != Status::Ok) {
+	    break;
+	}
+	if (state.nextSeq > seq) {
+	    arrived = true;
+	    break;
+	}
+	long remaining = wakeHeader != nullptr ? -1 : POLL_MS;
+	if (timeoutMs >= 0) {
+	    ::clock_gettime(CLOCK_MONOTONIC, &now);
+	    const std::int64_t left = deadline - (now.tv_sec * 1000LL + now.tv_nsec / 1000000);
+	    if (left <= 0) {
+		break;
+	    }
+	    if (remaining < 0 || left < remaining) {
+		remaining = static_cast<long>(left);
+	    }
+	}
+	int result = 0;
+	if (!Guarded([&] { result = mmapunix::WaitWhileEqual(wake, seen, remaining); }, words)) {
+	    status = Status::Fault;
+	    break;
+	}
+	if (result != 0 && result != ETIMEDOUT && result != EINTR) {
+	    error = result;
+	    break;
+	}
+    }
+    if (wakeHeader != nullptr) {
+	Guarded([&] { waiters.fetch_sub(1, std::memory_order_seq_cst); }, words);
+    }
+    return status;
+}
+
+/* The time now in microseconds since the epoch (CLOCK_REALTIME). */
+inline std::int64_t NowMicros() noexcept {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+} // namespace mmaplog
+
+#endif /* MMAP_LOG_H */

@@ -1,0 +1,135 @@
+/*
+ * mmapLogFile.h --
+ *
+ *	The POSIX calls behind [mmap::log open]: opening a file by name,
+ *	creating one atomically (so that processes racing to create it end up
+ *	with one complete file), reading its first bytes, and mapping its
+ *	first bytes writable from a second descriptor. Nothing here knows
+ *	about Tcl or about the log format; every call reports an errno value
+ *	(0 on success).
+ *
+ * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
+ */
+
+#ifndef MMAP_LOG_FILE_H
+#define MMAP_LOG_FILE_H
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "mmapUnix.h"
+
+namespace mmapunix {
+
+/*
+ * A descriptor opened here, closed when it goes out of scope. A log keeps
+ * none once its file is mapped: closing any descriptor of a file drops
+ * the process's POSIX record locks on it (see FileIdentity), so one kept
+ * open would only defer that to an unexpected moment.
+ */
+class OwnedFd {
+public:
+    OwnedFd() noexcept = default;
+    OwnedFd(const OwnedFd &) = delete;
+    OwnedFd &operator=(const OwnedFd &) = delete;
+    ~OwnedFd() { Reset(-1); }
+
+    int get() const noexcept { return fd_; }
+    void Reset(int fd) noexcept {
+	if (fd_ >= 0) {
+	    ::close(fd_);
+	}
+	fd_ = fd;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+/* open(2) path for reading, or reading and writing, close-on-exec. */
+inline int OpenFile(const char *path, bool writable, OwnedFd &out) noexcept {
+    const int fd = ::open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) {
+	return errno;
+    }
+    out.Reset(fd);
+    return 0;
+}
+
+/*
+ * Create path as a file of size bytes that starts with the count bytes
+ * at head, atomically: the file is made under a temporary name in the
+ * same directory and linked into place, so no process ever sees it half
+ * made. Its blocks are allocated now where the file system can, so that
+ * writes through a mapping cannot meet a full disk later. Returns 0,
+ * EEXIST when path already exists (another process may have just made
+ * it), or another errno value; the temporary name is gone either way.
+ */
+inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
+	const unsigned char *head, std::size_t count) noexcept {
+    static std::atomic<unsigned long> attempt{0};
+    std::string temp;
+    OwnedFd fd;
+    try {
+	do {
+	    temp = path + ".new-" + std::to_string(::getpid()) + "-"
+		    + std::to_string(attempt.fetch_add(1));
+	    const int made = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	    if (made < 0 && errno != EEXIST) {
+		return errno;
+	    }
+	    fd.Reset(made);
+	} while (fd.get() < 0);
+    } catch (const std::bad_alloc &) {
+	return ENOMEM;
+    }
+    int error = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
+    if (error == EOPNOTSUPP || error == EINVAL) {
+	error = 0;	/* a file system without allocation: holes it is */
+    }
+    if (error == 0 && (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0
+	    || ::pwrite(fd.get(), head, count, 0) != static_cast<ssize_t>(count)
+	    || ::link(temp.c_str(), path.c_str()) != 0)) {
+	error = errno != 0 ? errno : EIO;
+    }
+    ::unlink(temp.c_str());
+    return error;
+}
+
+/* pread(2) up to count bytes from offset 0; got says how many came. */
+inline int ReadStart(int fd, void *buffer, std::size_t count, std::size_t &got) noexcept {
+    const ssize_t n = ::pread(fd, buffer, count, 0);
+    if (n < 0) {
+	return errno;
+    }
+    got = static_cast<std::size_t>(n);
+    return 0;
+}
+
+/*
+ * Map the first length bytes of the file path names, shared and
+ * writable, provided it is still the file described by same (device and
+ * inode). ENOENT when it is another file now.
+ */
+inline int MapStartWritable(const char *path, const FileInfo &same, std::size_t length,
+	Mapping &out) noexcept {
+    OwnedFd fd;
+    FileInfo now;
+    int error = OpenFile(path, true, fd);
+    if (error == 0) {
+	error = DescribeFd(fd.get(), now);
+    }
+    if (error == 0 && (now.device != same.device || now.inode != same.inode)) {
+	error = ENOENT;
+    }
+    return error != 0 ? error : Mapping::Create(fd.get(), 0, length, true, true, out);
+}
+
+} // namespace mmapunix
+
+#endif /* MMAP_LOG_FILE_H */
