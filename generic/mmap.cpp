@@ -59,6 +59,16 @@ template <typename R, typename... Args> struct AddNoexcept<R(Args...)> {
     using type = R(Args...) noexcept;
 };
 template <typename F> using NoThrow = typename AddNoexcept<F>::type;
+/*
+ * Except the entry points that can run a script: a fileevent handler
+ * (MmapTimerFired), a transform stacked on a channel they flush (mmap,
+ * mmap::sync), the body of mmap::lock, a TclX signal handler served by
+ * mmap::wait or mmap::lock while they sleep. [thread::exit] in such a
+ * script ends the thread with pthread_exit, whose forced unwinding must
+ * pass through their frames: through a noexcept frame it aborts the
+ * process. They throw nothing themselves.
+ */
+template <typename F> using MayExitThread = F;
 
 /* Decimal text of a 64-bit count, for messages. */
 struct Decimal {
@@ -420,7 +430,7 @@ NoThrow<Tcl_DriverSetOptionProc> MmapSetOption;
 NoThrow<Tcl_DriverGetOptionProc> MmapGetOption;
 NoThrow<Tcl_DriverWatchProc> MmapWatch;
 NoThrow<Tcl_DriverThreadActionProc> MmapThreadAction;
-NoThrow<Tcl_TimerProc> MmapTimerFired;
+MayExitThread<Tcl_TimerProc> MmapTimerFired;
 #if TCL_MAJOR_VERSION < 9
 NoThrow<Tcl_DriverSeekProc> MmapSeek;
 #endif
@@ -657,7 +667,7 @@ MmapChannel::StartTimer() noexcept
 }
 
 void
-MmapTimerFired(void *clientData) noexcept
+MmapTimerFired(void *clientData)	/* not noexcept: see MayExitThread */
 {
     auto *mc = static_cast<MmapChannel *>(clientData);
     mc->timer = nullptr;
@@ -722,12 +732,46 @@ struct MapRequest {
     Tcl_Obj *channelName = nullptr;
 };
 
+/*
+ * Tcl_GetWideIntFromObj, refusing integers outside the signed 64-bit
+ * range: Tcl 8.6 takes any of magnitude below 2^64 and wraps it, so
+ * -18446744073709551615 would become 1 (Tcl 9 refuses them itself).
+ */
+int
+GetWideInt(Tcl_Interp *interp, Tcl_Obj *value, Tcl_WideInt &out) noexcept
+{
+    if (Tcl_GetWideIntFromObj(interp, value, &out) != TCL_OK) {
+	return TCL_ERROR;
+    }
+#if TCL_MAJOR_VERSION < 9
+    /*
+     * Parsing left the value's kind: in range it is never a bignum. Tcl
+     * 8.6 does not register that type; a value known to be one shows it.
+     */
+    static const Tcl_ObjType *const bignumType = [] {
+	Tcl_Obj *big = Tcl_NewStringObj("18446744073709551615", -1);
+	Tcl_IncrRefCount(big);
+	Tcl_WideInt wrapped;
+	Tcl_GetWideIntFromObj(nullptr, big, &wrapped);
+	const Tcl_ObjType *type = big->typePtr;
+	Tcl_DecrRefCount(big);
+	return type;
+    }();
+    if (value->typePtr == bignumType) {
+	const char *tooLarge = "integer value too large to represent";
+	return Fail(interp, Tcl_NewStringObj(tooLarge, -1),
+		{"ARITH", "IOVERFLOW", tooLarge});
+    }
+#endif
+    return TCL_OK;
+}
+
 /* A 64-bit non-negative integer, or false. */
 bool
 GetNonNegative(Tcl_Obj *value, std::uint64_t &out) noexcept
 {
     Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+    if (GetWideInt(nullptr, value, wide) != TCL_OK || wide < 0) {
 	return false;
     }
     out = static_cast<std::uint64_t>(wide);
@@ -855,7 +899,7 @@ std::atomic<unsigned long> channelCounter{0};
  */
 int
 MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+	Tcl_Obj *const objv[])	/* not noexcept: see MayExitThread */
 {
     MapRequest request;
     if (ParseArguments(interp, objc, objv, request) != TCL_OK) {
@@ -982,7 +1026,7 @@ LookupMmapChannel(Tcl_Interp *interp, const char *name) noexcept
  */
 int
 MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+	Tcl_Obj *const objv[])	/* not noexcept: see MayExitThread */
 {
     if (objc != 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "channelId");

@@ -80,14 +80,12 @@ int
 ParseCount(Tcl_Interp *interp, Tcl_Obj *value, const char *what,
 	const char *codeWord, std::uint64_t &out) noexcept
 {
-    Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(nullptr, value, &wide) != TCL_OK || wide < 0) {
+    if (!GetNonNegative(value, out)) {
 	const char *given = Tcl_GetString(value);
 	return Fail(interp, Tcl_ObjPrintf(
 		"bad %s \"%s\": must be a non-negative integer", what, given),
 		{"MMAP", "VALUE", codeWord, given});
     }
-    out = static_cast<std::uint64_t>(wide);
     return TCL_OK;
 }
 
@@ -293,7 +291,7 @@ int
 ParseWord(Tcl_Interp *interp, Tcl_Obj *value, std::uint64_t &out) noexcept
 {
     Tcl_WideInt wide;
-    if (Tcl_GetWideIntFromObj(interp, value, &wide) != TCL_OK) {
+    if (GetWideInt(interp, value, wide) != TCL_OK) {
 	return TCL_ERROR;
     }
     out = static_cast<std::uint64_t>(wide);
@@ -396,34 +394,56 @@ NowMs() noexcept
  */
 constexpr std::int64_t WAIT_SLICE_MS = 250;
 
+/* Whether interp has a time limit ([interp limit]) that has passed. */
+bool
+TimeLimitPassed(Tcl_Interp *interp) noexcept
+{
+    if (!Tcl_LimitTypeEnabled(interp, TCL_LIMIT_TIME)) {
+	return false;
+    }
+    Tcl_Time limit, now;
+    Tcl_LimitGetTime(interp, &limit);
+    Tcl_GetTime(&now);
+    return now.sec > limit.sec || (now.sec == limit.sec && now.usec > limit.usec);
+}
+
 /*
- * mmap::wait channelId offset value ?milliseconds?
- *
- * 1 when the word differs from value or a wake came, 0 at the timeout.
- * Signals that Tcl ignores (a handler ran, EINTR) do not end the wait.
+ * What a long sleep owes the interp, as [after] does it: the
+ * asynchronous handlers Tcl has pending run (TclX's [signal error] and
+ * [signal trap] work through them, so a trapped SIGINT can end a wait),
+ * and a time limit that passed ends the command (unless its handlers
+ * extend it). TCL_OK to sleep on, else the code to end the command with.
+ * A handler's script may close the channel: callers hold it open
+ * (Tcl_RegisterChannel) meanwhile.
  */
 int
-MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[]) noexcept
+ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
 {
-    if (objc != 4 && objc != 5) {
-	Tcl_WrongNumArgs(interp, 1, objv, "channelId offset value ?milliseconds?");
-	return TCL_ERROR;
+    if (Tcl_AsyncReady()) {
+	if (const int code = Tcl_AsyncInvoke(interp, TCL_OK)) {
+	    return code;
+	}
     }
-    std::uint64_t expected;
-    std::uint64_t timeout = ~std::uint64_t{0};
-    Target target;
-    if (ParseWord(interp, objv[3], expected) != TCL_OK
-	    || (objc == 5 && ParseCount(interp, objv[4], "timeout", "TIMEOUT",
-		    timeout) != TCL_OK)
-	    || ResolveWord(interp, objv[1], objv[2], Access::Read, target) != TCL_OK) {
-	return TCL_ERROR;
+    if (TimeLimitPassed(interp)) {
+	/* Tcl looks at the clock only every granularity-th time it is ready. */
+	const int calls = Tcl_LimitGetGranularity(interp, TCL_LIMIT_TIME);
+	for (int i = 0; i < calls; i++) {
+	    if (Tcl_LimitReady(interp) && Tcl_LimitCheck(interp) != TCL_OK) {
+		return TCL_ERROR;
+	    }
+	}
     }
-    const bool forever = objc == 4;
-    /* Far enough that the sum cannot overflow; still ~292 million years. */
-    const std::int64_t deadline = forever ? 0
-	    : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
-		    timeout, std::numeric_limits<std::int64_t>::max() / 2));
+    return TCL_OK;
+}
+
+/*
+ * mmap::wait's sleep on the word at target until it differs from
+ * expected, a wake comes, or deadline (forever: none) passes.
+ */
+int
+WaitOnWord(Tcl_Interp *interp, const Target &target, std::uint64_t expected,
+	bool forever, std::int64_t deadline)	/* not noexcept: ServeSignals */
+{
     std::atomic<std::uint64_t> &word = target.Word();
     const std::uint32_t expectedHalf = mmapunix::FutexHalfOf(expected);
     for (;;) {
@@ -459,7 +479,45 @@ MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    return FailPosix(interp, status, Tcl_ObjPrintf(
 		    "cannot wait on channel \"%s\"", target.name));
 	}
+	if (const int code = ServeSignals(interp)) {
+	    return code;
+	}
     }
+}
+
+/*
+ * mmap::wait channelId offset value ?milliseconds?
+ *
+ * 1 when the word differs from value or a wake came, 0 at the timeout.
+ * A signal ends the wait only if Tcl turns it into an error.
+ */
+int
+MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[])	/* not noexcept: ServeSignals */
+{
+    if (objc != 4 && objc != 5) {
+	Tcl_WrongNumArgs(interp, 1, objv, "channelId offset value ?milliseconds?");
+	return TCL_ERROR;
+    }
+    std::uint64_t expected;
+    std::uint64_t timeout = ~std::uint64_t{0};
+    Target target;
+    if (ParseWord(interp, objv[3], expected) != TCL_OK
+	    || (objc == 5 && ParseCount(interp, objv[4], "timeout", "TIMEOUT",
+		    timeout) != TCL_OK)
+	    || ResolveWord(interp, objv[1], objv[2], Access::Read, target) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    const bool forever = objc == 4;
+    /* Far enough that the sum cannot overflow; still ~292 million years. */
+    const std::int64_t deadline = forever ? 0
+	    : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
+		    timeout, std::numeric_limits<std::int64_t>::max() / 2));
+    Tcl_Channel channel = target.mc->channel;
+    Tcl_RegisterChannel(nullptr, channel);
+    const int code = WaitOnWord(interp, target, expected, forever, deadline);
+    Tcl_UnregisterChannel(nullptr, channel);
+    return code;
 }
 
 /*
@@ -493,6 +551,66 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 /*
+ * mmap::lock's work once the channel is held open: take the lock (a
+ * locker sleeping for a live holder serves signals like mmap::wait), run
+ * the script, release the lock.
+ */
+int
+LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
+	Tcl_Obj *script)	/* not noexcept: see MayExitThread */
+{
+    std::atomic<std::uint64_t> &word = target.Word();
+    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+    bool slept = false;
+    int error = 0;
+    do {
+	if (target.Guarded(interp, Access::Write, [&] {
+	    outcome = mmapunix::LockWord(word, slept, error,
+		    [=] { return Tcl_AsyncReady() || TimeLimitPassed(interp); });
+	}) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+	if (outcome == mmapunix::LockOutcome::Interrupted) {
+	    if (const int code = ServeSignals(interp)) {
+		return code;
+	    }
+	}
+    } while (outcome == mmapunix::LockOutcome::Interrupted);
+    switch (outcome) {
+    case mmapunix::LockOutcome::HeldByThisThread: {
+	const Decimal offsetText(target.at);
+	return Fail(interp, Tcl_ObjPrintf(
+		"the lock at offset %s of channel \"%s\" is already held by this"
+		" thread", offsetText.text, target.name),
+		{"MMAP", "LOCK", "HELD", target.name});
+    }
+    case mmapunix::LockOutcome::Failed:
+	return FailPosix(interp, error, Tcl_ObjPrintf(
+		"cannot lock channel \"%s\"", target.name));
+    case mmapunix::LockOutcome::Acquired:
+    case mmapunix::LockOutcome::TookOverFromDeadHolder:
+    case mmapunix::LockOutcome::Interrupted:
+	break;
+    }
+
+    const bool recovered = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
+    int code = TCL_OK;
+    if (recoveredVar != nullptr && Tcl_ObjSetVar2(interp, recoveredVar, nullptr,
+	    Tcl_NewIntObj(recovered ? 1 : 0), TCL_LEAVE_ERR_MSG) == nullptr) {
+	code = TCL_ERROR;
+    } else {
+	code = Tcl_EvalObjEx(interp, script, 0);
+	if (code == TCL_ERROR) {
+	    Tcl_AppendObjToErrorInfo(interp, Tcl_ObjPrintf(
+		    "\n    (\"mmap::lock\" script line %d)", Tcl_GetErrorLine(interp)));
+	}
+    }
+    /* A fault here means the word is gone, and the lock with it. */
+    target.Completes([&] { mmapunix::UnlockWord(word); });
+    return code;
+}
+
+/*
  * mmap::lock ?-recovered varName? channelId offset script
  *
  * The script runs in the caller's frame, like the body of [if]; its
@@ -500,11 +618,8 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
  * command's. The channel is held open until the lock is released, so a
  * script that closes it cannot unmap the word under us.
  *
- * Unlike every other entry point this one is not noexcept, though it
- * throws nothing: [thread::exit] in the script ends the thread with
- * pthread_exit, whose forced unwinding must pass through this frame (a
- * noexcept frame would abort the process). The thread's channels are
- * gone by then, so nothing is touched on the way: the lock stays with a
+ * Not noexcept, as the script may end the thread (see MayExitThread).
+ * Its forced unwinding touches nothing on the way: the lock stays with a
  * thread that no longer exists, and the next locker takes it over.
  */
 int
@@ -532,47 +647,9 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    target) != TCL_OK) {
 	return TCL_ERROR;
     }
-    Tcl_Obj *script = objv[first + 2];
-    std::atomic<std::uint64_t> &word = target.Word();
-    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
-    int error = 0;
-    if (target.Guarded(interp, Access::Write, [&] {
-	outcome = mmapunix::LockWord(word, error);
-    }) != TCL_OK) {
-	return TCL_ERROR;
-    }
-    switch (outcome) {
-    case mmapunix::LockOutcome::HeldByThisThread: {
-	const Decimal offsetText(target.at);
-	return Fail(interp, Tcl_ObjPrintf(
-		"the lock at offset %s of channel \"%s\" is already held by this"
-		" thread", offsetText.text, target.name),
-		{"MMAP", "LOCK", "HELD", target.name});
-    }
-    case mmapunix::LockOutcome::Failed:
-	return FailPosix(interp, error, Tcl_ObjPrintf(
-		"cannot lock channel \"%s\"", target.name));
-    case mmapunix::LockOutcome::Acquired:
-    case mmapunix::LockOutcome::TookOverFromDeadHolder:
-	break;
-    }
-
     Tcl_Channel channel = target.mc->channel;
     Tcl_RegisterChannel(nullptr, channel);
-    const bool recovered = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
-    int code = TCL_OK;
-    if (recoveredVar != nullptr && Tcl_ObjSetVar2(interp, recoveredVar, nullptr,
-	    Tcl_NewIntObj(recovered ? 1 : 0), TCL_LEAVE_ERR_MSG) == nullptr) {
-	code = TCL_ERROR;
-    } else {
-	code = Tcl_EvalObjEx(interp, script, 0);
-	if (code == TCL_ERROR) {
-	    Tcl_AppendObjToErrorInfo(interp, Tcl_ObjPrintf(
-		    "\n    (\"mmap::lock\" script line %d)", Tcl_GetErrorLine(interp)));
-	}
-    }
-    /* A fault here means the word is gone, and the lock with it. */
-    target.Completes([&] { mmapunix::UnlockWord(word); });
+    const int code = LockAndRun(interp, target, recoveredVar, objv[first + 2]);
     Tcl_UnregisterChannel(nullptr, channel);
     return code;
 }

@@ -142,7 +142,9 @@ inline int WakeWaiters(const std::atomic<std::uint32_t> &word, int count) noexce
  *----------------------------------------------------------------------
  */
 
-enum class LockOutcome { Acquired, TookOverFromDeadHolder, HeldByThisThread, Failed };
+enum class LockOutcome {
+    Acquired, TookOverFromDeadHolder, HeldByThisThread, Interrupted, Failed
+};
 
 namespace detail {
 
@@ -251,21 +253,25 @@ inline bool HolderAlive(LockHolder holder) noexcept {
  * TookOverFromDeadHolder mean the caller holds it now, HeldByThisThread
  * means the caller already held it (nothing changed), Failed sets error
  * to the errno value of a failed futex call (nothing changed).
+ * Interrupted: interrupted(), asked each time a sleep ends without the
+ * lock (a signal, or the periodic look at the holder), said to stop; the
+ * caller does not hold the lock and may call again with the same slept.
  *
- * A locker that had to sleep takes the lock with the sleepers bit set,
- * since it cannot know whether others still sleep; at worst that costs
- * one needless wake-up at unlock.
+ * A locker that had to sleep (slept is set then) takes the lock with the
+ * sleepers bit set, since it cannot know whether others still sleep; at
+ * worst that costs one needless wake-up at unlock.
  */
-inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, int &error) noexcept {
+template <typename Interrupted>
+inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, bool &slept,
+	int &error, Interrupted interrupted) noexcept {
     using namespace detail;
     const LockHolder me = CurrentHolder();
-    std::uint32_t sleptBit = 0;
     std::uint64_t seen = word.load(std::memory_order_relaxed);
     for (;;) {
 	const LockHolder holder = HolderOf(seen);
 	if (holder.thread == 0) {
 	    if (word.compare_exchange_weak(seen,
-		    LockValue(me.thread | sleptBit, me.process),
+		    LockValue(me.thread | (slept ? LOCK_SLEEPERS : 0), me.process),
 		    std::memory_order_acquire, std::memory_order_relaxed)) {
 		return LockOutcome::Acquired;
 	    }
@@ -291,15 +297,24 @@ inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, int &error) noexce
 	    }
 	    seen = marked;
 	}
-	sleptBit = LOCK_SLEEPERS;
+	slept = true;
 	const int status = WaitWhileEqual(FutexHalf(word), FutexHalfOf(seen),
 		LOCK_CHECK_MS);
 	if (status != 0 && status != ETIMEDOUT && status != EINTR) {
 	    error = status;
 	    return LockOutcome::Failed;
 	}
+	if (status != 0 && interrupted()) {
+	    return LockOutcome::Interrupted;
+	}
 	seen = word.load(std::memory_order_relaxed);
     }
+}
+
+/* The same for a caller that nothing interrupts. */
+inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, int &error) noexcept {
+    bool slept = false;
+    return LockWord(word, slept, error, [] { return false; });
 }
 
 /*
