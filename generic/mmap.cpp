@@ -63,10 +63,10 @@ template <typename F> using NoThrow = typename AddNoexcept<F>::type;
  * Except the entry points that can run a script: a fileevent handler
  * (MmapTimerFired), a transform stacked on a channel they flush (mmap,
  * mmap::sync), the body of mmap::lock, a TclX signal handler served by
- * mmap::wait or mmap::lock while they sleep. [thread::exit] in such a
- * script ends the thread with pthread_exit, whose forced unwinding must
- * pass through their frames: through a noexcept frame it aborts the
- * process. They throw nothing themselves.
+ * mmap::wait, mmap::lock or a log's [wait] while they sleep.
+ * [thread::exit] in such a script ends the thread with pthread_exit,
+ * whose forced unwinding must pass through their frames: through a
+ * noexcept frame it aborts the process. They throw nothing themselves.
  */
 template <typename F> using MayExitThread = F;
 
@@ -1050,6 +1050,13 @@ MmapSyncObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     return TCL_OK;
 }
 
+} // namespace
+
+/* The region commands; the log's [wait] shares their way of sleeping. */
+#include "mmapAccess.h"
+
+namespace {
+
 /*
  *----------------------------------------------------------------------
  * Log objects: [mmap::log open] and the commands it returns
@@ -1078,6 +1085,10 @@ struct LogObject {
     mmaplog::Log log;
     bool readonly = false;
     Tcl_Command token = nullptr;
+    int waiting = 0;			/* [wait]s under way: a signal handler
+					 * they serve may close the log */
+    bool deleted = false;		/* its command is gone; freed when no
+					 * [wait] is left */
 
     LogObject(std::string &&where, const mmapunix::FileInfo &opened, mmapunix::Mapping &&map,
 	    const mmaplog::Geometry &g, bool ro) noexcept
@@ -1409,9 +1420,17 @@ WakeHeader(LogObject &lo) noexcept
     return lo.wakeHeader.data();
 }
 
-/* $log wait seq ?milliseconds? */
+/*
+ * $log wait seq ?milliseconds?
+ *
+ * Sleeps in slices, and between them serves Tcl's signal handlers and
+ * time limit, as mmap::wait does. A handler may close the log: the
+ * object outlives its command while a wait is under way, and the wait
+ * then ends with an error.
+ */
 int
-LogWait(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
+	Tcl_Obj *const objv[])	/* not noexcept: ServeSignals */
 {
     if (objc != 3 && objc != 4) {
 	Tcl_WrongNumArgs(interp, 2, objv, "seq ?milliseconds?");
@@ -1422,26 +1441,55 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 	    || (objc == 4 && ParseCount(interp, "milliseconds", objv[3], ms) != TCL_OK)) {
 	return TCL_ERROR;
     }
-    const long timeout = objc == 3 ? -1 : static_cast<long>(std::min<std::uint64_t>(ms, LONG_MAX));
-    bool arrived = false;
-    int error = 0;
-    const mmaplog::Status status = lo.log.Wait(seq, timeout, WakeHeader(lo), arrived, error);
-    if (status != mmaplog::Status::Ok || error != 0) {
-	return FailLogStatus(interp, lo, status, "waiting on", error);
+    const bool forever = objc == 3;
+    const std::int64_t deadline = forever ? 0 : NowMs()
+	    + static_cast<std::int64_t>(std::min<std::uint64_t>(ms, INT64_MAX / 2));
+    lo.waiting++;
+    int code = TCL_OK;
+    for (;;) {
+	const std::int64_t slice = forever ? WAIT_SLICE_MS
+		: std::max<std::int64_t>(0, std::min(WAIT_SLICE_MS, deadline - NowMs()));
+	bool arrived = false;
+	int error = 0;
+	const mmaplog::Status status = lo.log.Wait(seq, static_cast<long>(slice),
+		WakeHeader(lo), arrived, error);
+	if (status != mmaplog::Status::Ok || error != 0) {
+	    code = FailLogStatus(interp, lo, status, "waiting on", error);
+	    break;
+	}
+	if (arrived || (!forever && NowMs() >= deadline)) {
+	    Tcl_SetObjResult(interp, Tcl_NewBooleanObj(arrived));
+	    break;
+	}
+	if ((code = ServeSignals(interp)) != TCL_OK) {
+	    break;
+	}
+	if (lo.deleted || lo.mapping.length() == 0) {
+	    code = Fail(interp, Tcl_ObjPrintf("log \"%s\" was closed while waiting",
+		    lo.path.c_str()), {"MMAP", "LOG", "CLOSED", lo.path.c_str()});
+	    break;
+	}
     }
-    Tcl_SetObjResult(interp, Tcl_NewBooleanObj(arrived));
-    return TCL_OK;
+    if (--lo.waiting == 0 && lo.deleted) {
+	delete &lo;
+    }
+    return code;
 }
 
 void
 LogDeleted(void *clientData) noexcept
 {
-    delete static_cast<LogObject *>(clientData);
+    auto *lo = static_cast<LogObject *>(clientData);
+    lo->deleted = true;
+    if (lo->waiting == 0) {
+	delete lo;
+    }
 }
 
 /* $log method ?arg ...? */
 int
-LogObjCmd(void *clientData, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
+LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[])	/* not noexcept: LogWait */
 {
     static const char *const methods[] = {"append", "close", "info", "read", "sync",
 	    "wait", nullptr};
@@ -1664,8 +1712,6 @@ MmapLogObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 } // namespace
-
-#include "mmapAccess.h"
 
 /*
  *----------------------------------------------------------------------
