@@ -70,6 +70,13 @@ template <typename F> using NoThrow = typename AddNoexcept<F>::type;
  */
 template <typename F> using MayExitThread = F;
 
+/* Tcl's type for the length of a value or a list (int before Tcl 9). */
+#if TCL_MAJOR_VERSION < 9
+using TclSize = int;
+#else
+using TclSize = Tcl_Size;
+#endif
+
 /* Decimal text of a 64-bit count, for messages. */
 struct Decimal {
     char text[24];
@@ -1067,12 +1074,6 @@ namespace {
  * errors.
  *----------------------------------------------------------------------
  */
-
-#if TCL_MAJOR_VERSION < 9
-using TclSize = int;
-#else
-using TclSize = Tcl_Size;
-#endif
 
 struct LogObject {
     std::string path;			/* as given, for messages */

@@ -22,13 +22,8 @@
 
 namespace {
 
-/* Tcl's type for the size of a value, and the largest byte array. */
-#if TCL_MAJOR_VERSION < 9
-using ValueSize = int;
-#else
-using ValueSize = Tcl_Size;
-#endif
-constexpr std::uint64_t MAX_VALUE_BYTES = std::numeric_limits<ValueSize>::max();
+/* The largest byte array Tcl can hold. */
+constexpr std::uint64_t MAX_VALUE_BYTES = std::numeric_limits<TclSize>::max();
 
 /* What a command is about to do with the bytes it names. */
 enum class Access { Read, Write };
@@ -238,7 +233,7 @@ MmapReadObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 		countText.text), {"MMAP", "RANGE", target.name});
     }
     Tcl_Obj *result = Tcl_NewObj();
-    unsigned char *into = Tcl_SetByteArrayLength(result, static_cast<ValueSize>(count));
+    unsigned char *into = Tcl_SetByteArrayLength(result, static_cast<TclSize>(count));
     const unsigned char *from = target.Bytes();
     const std::size_t size = static_cast<std::size_t>(count);
     if (target.Guarded(interp, Access::Read,
