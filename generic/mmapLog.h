@@ -595,6 +595,9 @@ inline void Log::Prefault(std::uint64_t head) noexcept {
     const std::uint64_t pages = (areaOffset_ + area_ - 1) / page + 1 - first;
     const std::uint64_t target = ((areaOffset_ + head) / page - first + PREFAULT_PAGES) % pages;
     std::uint64_t behind = prefaulted_ < pages ? (target + pages - prefaulted_) % pages : 1;
+    if (behind == 0) {
+	return;
+    }
     if (behind > PREFAULT_PAGES) {
 	behind = 1;
     }
