@@ -355,11 +355,13 @@ public:
      * matters to a region that many processes each walk through. Dirty
      * tracking stays per page: a huge mapping written after a write-back
      * is split, so msync writes no more than before. Advice only: a
-     * kernel that cannot keeps small pages.
+     * kernel that cannot keeps small pages. A region smaller than a huge
+     * page (2 MiB on x86-64) gains nothing and is left alone, so that a
+     * small file on tmpfs is not given a whole huge page.
      */
     void AdviseHugePages() const noexcept {
 #ifdef MADV_HUGEPAGE
-	if (base_ != nullptr) {
+	if (base_ != nullptr && mappedSize_ >= (std::size_t{2} << 20)) {
 	    ::madvise(base_, mappedSize_, MADV_HUGEPAGE);
 	}
 #endif
