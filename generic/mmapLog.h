@@ -34,6 +34,8 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -668,6 +670,22 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    return Status::TooLarge;
 	}
     }
+    /* The payload checksums, before the lock: a long message's would
+     * hold up every other appender. */
+    constexpr std::size_t ON_STACK = 16;
+    std::uint32_t checksOnStack[ON_STACK];
+    std::unique_ptr<std::uint32_t[]> checksOnHeap;
+    std::uint32_t *checks = checksOnStack;
+    if (count > ON_STACK) {
+	checksOnHeap.reset(new (std::nothrow) std::uint32_t[count]);
+	if (!checksOnHeap) {
+	    return Status::NoMemory;
+	}
+	checks = checksOnHeap.get();
+    }
+    for (std::size_t i = 0; i < count; i++) {
+	checks[i] = Crc32c(0, messages[i].bytes, messages[i].length);
+    }
     Status status = Status::Ok;
     bool published = false;
     std::uint64_t newHead = 0;	/* where the last commit left the head */
@@ -714,7 +732,7 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    Store32(header + R_LENGTH, static_cast<std::uint32_t>(m.length));
 	    Store64(header + R_SEQ, state.nextSeq);
 	    Store64(header + R_TIME, static_cast<std::uint64_t>(timeMicros));
-	    Store32(header + R_DATA_CHECK, Crc32c(0, m.bytes, m.length));
+	    Store32(header + R_DATA_CHECK, checks[i]);
 	    Store32(header + R_HEAD_CHECK, Crc32c(0, header, R_HEAD_CHECK));
 	    unsigned char pad[8] = {};
 	    Store32(pad, PAD_MAGIC);
