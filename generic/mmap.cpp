@@ -1597,6 +1597,8 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	    mapping)) {
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
+    /* Appenders in several processes each walk through every page. */
+    mapping.AdviseHugePages();
     auto *lo = new (std::nothrow) LogObject(std::string(path), info,
 	    std::move(mapping), geometry, readonly);
     if (lo == nullptr) {

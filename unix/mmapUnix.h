@@ -348,6 +348,26 @@ public:
     }
 
     /*
+     * Let the kernel map the region with huge pages where it can
+     * (transparent huge pages of the file's page cache, Linux): in a
+     * virtual machine each page a process touches first can cost it
+     * about 10 microseconds, so one fault per 2 MiB instead of per 4 KiB
+     * matters to a region that many processes each walk through. Dirty
+     * tracking stays per page: a huge mapping written after a write-back
+     * is split, so msync writes no more than before. Advice only: a
+     * kernel that cannot keeps small pages. A region smaller than a huge
+     * page (2 MiB on x86-64) gains nothing and is left alone, so that a
+     * small file on tmpfs is not given a whole huge page.
+     */
+    void AdviseHugePages() const noexcept {
+#ifdef MADV_HUGEPAGE
+	if (base_ != nullptr && mappedSize_ >= (std::size_t{2} << 20)) {
+	    ::madvise(base_, mappedSize_, MADV_HUGEPAGE);
+	}
+#endif
+    }
+
+    /*
      * msync the pages holding region bytes [from, from+count): MS_SYNC
      * waits for the disk, MS_ASYNC only schedules the write-back. A no-op
      * for private and read-only mappings.
