@@ -1205,9 +1205,9 @@ MessageObj(const char *bytes, std::size_t length) noexcept
     return result;
 }
 
-/* Parse a non-negative integer argument that is not an option's value. */
+/* Parse a log method's non-negative integer argument (not an option's value). */
 int
-ParseCount(Tcl_Interp *interp, const char *what, Tcl_Obj *value,
+ParseLogNumber(Tcl_Interp *interp, const char *what, Tcl_Obj *value,
 	std::uint64_t &out) noexcept
 {
     if (!GetNonNegative(value, out)) {
@@ -1438,8 +1438,8 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
 	return TCL_ERROR;
     }
     std::uint64_t seq = 0, ms = 0;
-    if (ParseCount(interp, "seq", objv[2], seq) != TCL_OK
-	    || (objc == 4 && ParseCount(interp, "milliseconds", objv[3], ms) != TCL_OK)) {
+    if (ParseLogNumber(interp, "seq", objv[2], seq) != TCL_OK
+	    || (objc == 4 && ParseLogNumber(interp, "milliseconds", objv[3], ms) != TCL_OK)) {
 	return TCL_ERROR;
     }
     const bool forever = objc == 3;
