@@ -232,6 +232,23 @@ MmapReadObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 		"cannot read %s bytes: more than one Tcl value can hold",
 		countText.text), {"MMAP", "RANGE", target.name});
     }
+    /*
+     * Tcl ends the process when it cannot allocate a value, so ask the
+     * allocator first: a big region may well not fit in memory twice.
+     */
+#if TCL_MAJOR_VERSION < 9
+    using AllocSize = unsigned int;	/* holds any int count plus a little */
+#else
+    using AllocSize = std::size_t;
+#endif
+    void *probe = Tcl_AttemptAlloc(static_cast<AllocSize>(count) + 64);
+    if (probe == nullptr) {
+	const Decimal countText(count);
+	return Fail(interp, Tcl_ObjPrintf(
+		"cannot read %s bytes: not enough memory", countText.text),
+		{"POSIX", "ENOMEM", Tcl_ErrnoMsg(ENOMEM)});
+    }
+    Tcl_Free(static_cast<char *>(probe));
     Tcl_Obj *result = Tcl_NewObj();
     unsigned char *into = Tcl_SetByteArrayLength(result, static_cast<TclSize>(count));
     const unsigned char *from = target.Bytes();
