@@ -1580,7 +1580,7 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
     mmaplog::Geometry geometry;
     mmaplog::HeaderCheck check = got < sizeof fixed
 	    ? mmaplog::HeaderCheck::NotLog : mmaplog::CheckHeader(fixed, info.size, geometry);
-    if (check == mmaplog::HeaderCheck::NotLog && got == sizeof fixed
+    if (check == mmaplog::HeaderCheck::NotLog && got >= sizeof mmaplog::MAGIC
 	    && std::memcmp(fixed, mmaplog::MAGIC, sizeof mmaplog::MAGIC) == 0) {
 	check = mmaplog::HeaderCheck::Damaged;
     }

@@ -51,9 +51,15 @@ private:
     int fd_ = -1;
 };
 
-/* open(2) path for reading, or reading and writing, close-on-exec. */
+/*
+ * open(2) path for reading, or reading and writing, close-on-exec. Not
+ * blocking, so that a FIFO opened for reading does not wait for a writer
+ * (the caller refuses anything but a regular file, where it changes
+ * nothing), and a terminal never becomes the process's controlling one.
+ */
 inline int OpenFile(const char *path, bool writable, OwnedFd &out) noexcept {
-    const int fd = ::open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    const int fd = ::open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK
+	    | O_NOCTTY);
     if (fd < 0) {
 	return errno;
     }
