@@ -392,7 +392,22 @@ private:
     Found Normalise(std::uint64_t &pos, unsigned char header[RECORD_HEADER]) const noexcept;
     Found Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
 	    std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept;
-    bool DropOldest(State &state) const noexcept;
+    bool DropOldest(State &state, std::uint64_t &walked) const noexcept;
+
+    /*
+     * A sound log's records lie one after another in at most one lap of
+     * the area, from the tail to the head. A walk along them (over
+     * records, wraps and damage skipped) that goes further than WALK_LAPS
+     * laps is going round records that overlap, which only a forged file
+     * holds: it stops, lest such a file make a read return the area
+     * hundreds of times over or an append scan it for hours.
+     */
+    static constexpr std::uint64_t WALK_LAPS = 2;
+    /* Bytes forward from one area offset to another (either may be the
+     * area size, which is offset 0 again). */
+    std::uint64_t Ahead(std::uint64_t from, std::uint64_t to) const noexcept {
+	return (to % area_ + area_ - from % area_) % area_;
+    }
     void Prefault(std::uint64_t head) noexcept;
 
     unsigned char *base_;
@@ -546,17 +561,24 @@ inline Log::Found Log::Resync(std::uint64_t &pos, std::uint64_t lowest, std::uin
 /*
  * Drop the oldest record from state (the caller holds the lock). A
  * damaged oldest record is stepped over by finding the next good one;
- * with none, the log becomes empty. False on a fault.
+ * with none, or once the drops for one record have walked WALK_LAPS laps
+ * (walked counts their bytes), the log becomes empty. False on a fault.
  */
-inline bool Log::DropOldest(State &state) const noexcept {
+inline bool Log::DropOldest(State &state, std::uint64_t &walked) const noexcept {
     unsigned char header[RECORD_HEADER];
     std::uint64_t pos = state.tailPos;
     Found found = Normalise(pos, header);
+    walked += Ahead(state.tailPos, pos);
     if (found == Found::Record && Load64(header + R_SEQ) == state.tailSeq) {
 	pos += RecordSize(Load32(header + R_LENGTH));
+	walked += RecordSize(Load32(header + R_LENGTH));
 	state.tailSeq++;
     } else if (found != Found::Fault) {
-	found = Resync(pos, state.tailSeq + 1, state.nextSeq, area_, header);
+	const std::uint64_t budget = WALK_LAPS * area_;
+	const std::uint64_t at = pos;
+	found = walked < budget ? Resync(pos, state.tailSeq + 1, state.nextSeq,
+		std::min(area_, budget - walked), header) : Found::Invalid;
+	walked += Ahead(at, pos);
 	if (found == Found::Record) {
 	    state.tailSeq = Load64(header + R_SEQ);
 	}
@@ -708,13 +730,14 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    /* Bytes from head on that this record makes unusable. */
 	    const std::uint64_t span = place == head ? size : area_ - head + size;
 	    bool dropped = false;
+	    std::uint64_t walked = 0;
 	    while (state.Count() > 0) {
 		const std::uint64_t free = (state.tailPos + area_ - head % area_) % area_;
 		/* (The count bound only binds after a state was garbled.) */
 		if (free >= span && state.Count() < area_ / RECORD_HEADER) {
 		    break;
 		}
-		if (!DropOldest(state)) {
+		if (!DropOldest(state, walked)) {
 		    status = Status::Fault;
 		    break;
 		}
@@ -804,8 +827,19 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
     std::uint64_t wanted = request.count;
     std::string payload;
     unsigned char header[RECORD_HEADER];
+    const std::uint64_t budget = WALK_LAPS * area_;
+    std::uint64_t walked = 0;	/* bytes walked from start.tailPos */
     while (seq < start.nextSeq && wanted > 0) {
+	if (walked > budget) {
+	    /* Round and round overlapping records: the rest is damaged. */
+	    if (start.nextSeq > from) {
+		result.damaged += start.nextSeq - std::max(seq, from);
+	    }
+	    break;
+	}
+	const std::uint64_t at = pos;
 	const Found found = Normalise(pos, header);
+	walked += Ahead(at, pos);
 	if (found == Found::Fault) {
 	    return Status::Fault;
 	}
@@ -826,14 +860,17 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 		return status;
 	    }
 	    if (now.tailSeq > seq) {
+		walked += Ahead(pos, now.tailPos);
 		seq = now.tailSeq;
 		pos = now.tailPos;
 		continue;
 	    }
 	    /* Damaged: on to the next sound record (which, when only this
 	     * one's payload failed, is not the one at pos). */
-	    const Found next = Resync(pos, numbered ? seq + 1 : seq, start.nextSeq, area_,
-		    header);
+	    const std::uint64_t damagedAt = pos;
+	    const Found next = walked < budget ? Resync(pos, numbered ? seq + 1 : seq,
+		    start.nextSeq, std::min(area_, budget - walked), header) : Found::Invalid;
+	    walked += Ahead(damagedAt, pos);
 	    if (next == Found::Fault) {
 		return Status::Fault;
 	    }
@@ -853,6 +890,7 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	    wanted--;
 	}
 	pos += RecordSize(length);
+	walked += RecordSize(length);
 	seq++;
     }
     return Snapshot(result.state);
