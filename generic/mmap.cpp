@@ -1086,8 +1086,9 @@ struct LogObject {
     mmaplog::Log log;
     bool readonly = false;
     Tcl_Command token = nullptr;
-    int waiting = 0;			/* [wait]s under way: a signal handler
-					 * they serve may close the log */
+    int waiting = 0;			/* [wait]s and blocked [append]s under
+					 * way: a signal handler they serve
+					 * may close the log */
     bool deleted = false;		/* its command is gone; freed when no
 					 * [wait] is left */
 
@@ -1218,9 +1219,45 @@ ParseLogNumber(Tcl_Interp *interp, const char *what, Tcl_Obj *value,
     return TCL_OK;
 }
 
-/* $log append message ?message ...? */
+/*
+ * Keeps a log object alive while a command that serves signal handlers
+ * (which may delete its command) is under way; the last one frees it.
+ */
+class LogInUse {
+public:
+    explicit LogInUse(LogObject &lo) noexcept : lo_(lo) { lo_.waiting++; }
+    ~LogInUse() {
+	if (--lo_.waiting == 0 && lo_.deleted) {
+	    delete &lo_;
+	}
+    }
+    LogInUse(const LogInUse &) = delete;
+    LogInUse &operator=(const LogInUse &) = delete;
+
+private:
+    LogObject &lo_;
+};
+
+/* After serving signal handlers: whether one of them closed the log. */
 int
-LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+FailIfClosed(Tcl_Interp *interp, const LogObject &lo, const char *doing) noexcept
+{
+    if (!lo.deleted && lo.mapping.length() != 0) {
+	return TCL_OK;
+    }
+    return Fail(interp, Tcl_ObjPrintf("log \"%s\" was closed while %s", lo.path.c_str(),
+	    doing), {"MMAP", "LOG", "CLOSED", lo.path.c_str()});
+}
+
+/*
+ * $log append message ?message ...?
+ *
+ * Blocked behind another appender, it serves signal handlers and the
+ * time limit as [wait] does (the holder may be a stopped process).
+ */
+int
+LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
+	Tcl_Obj *const objv[])	/* not noexcept: ServeSignals */
 {
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "message ?message ...?");
@@ -1281,13 +1318,27 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) no
     }
     std::uint64_t last = 0;
     int error = 0;
-    const mmaplog::Status status = lo.log.Append(messages, count,
-	    mmaplog::NowMicros(), last, error);
-    if (status != mmaplog::Status::Ok) {
-	return FailLogStatus(interp, lo, status, "appending to", error);
+    bool slept = false;
+    const LogInUse inUse(lo);
+    for (;;) {
+	const mmaplog::Status status = lo.log.Append(messages, count, mmaplog::NowMicros(),
+		last, error, slept, [interp] {
+	    return Tcl_AsyncReady() || TimeLimitPassed(interp);
+	});
+	if (status == mmaplog::Status::Ok) {
+	    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
+	    return TCL_OK;
+	}
+	if (status != mmaplog::Status::Interrupted) {
+	    return FailLogStatus(interp, lo, status, "appending to", error);
+	}
+	if (const int code = ServeSignals(interp)) {
+	    return code;
+	}
+	if (FailIfClosed(interp, lo, "appending") != TCL_OK) {
+	    return TCL_ERROR;
+	}
     }
-    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
-    return TCL_OK;
 }
 
 /* $log read ?-from seq? ?-count n? ?-last n? */
@@ -1445,7 +1496,7 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
     const bool forever = objc == 3;
     const std::int64_t deadline = forever ? 0 : NowMs()
 	    + static_cast<std::int64_t>(std::min<std::uint64_t>(ms, INT64_MAX / 2));
-    lo.waiting++;
+    const LogInUse inUse(lo);
     int code = TCL_OK;
     for (;;) {
 	const std::int64_t slice = forever ? WAIT_SLICE_MS
@@ -1462,17 +1513,10 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
 	    Tcl_SetObjResult(interp, Tcl_NewBooleanObj(arrived));
 	    break;
 	}
-	if ((code = ServeSignals(interp)) != TCL_OK) {
+	if ((code = ServeSignals(interp)) != TCL_OK
+		|| (code = FailIfClosed(interp, lo, "waiting")) != TCL_OK) {
 	    break;
 	}
-	if (lo.deleted || lo.mapping.length() == 0) {
-	    code = Fail(interp, Tcl_ObjPrintf("log \"%s\" was closed while waiting",
-		    lo.path.c_str()), {"MMAP", "LOG", "CLOSED", lo.path.c_str()});
-	    break;
-	}
-    }
-    if (--lo.waiting == 0 && lo.deleted) {
-	delete &lo;
     }
     return code;
 }

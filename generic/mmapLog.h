@@ -291,6 +291,7 @@ enum class Status {
     Fault,	/* a page of the file is gone (the file shrank) */
     Garbled,	/* the committed state fails its checks */
     Lock,	/* the append lock could not be taken (errno in lockError) */
+    Interrupted,	/* the caller's interrupted() ended a sleep for the lock */
     TooLarge,	/* a message that cannot fit in the area */
     NoMemory,
 };
@@ -343,10 +344,24 @@ public:
      * Append the messages (each one record, committed one by one) under
      * the append lock, stamping them with timeMicros. lastSeq is the
      * number given to the last one. A message larger than MaxMessage()
-     * makes the whole call fail before anything is written.
+     * makes the whole call fail before anything is written. A caller
+     * sleeping for the lock while a live holder keeps it (one stopped, or
+     * forged into a hostile file's lock word) is asked interrupted()
+     * each time a sleep ends without it (see mmapunix::LockWord): true
+     * returns Status::Interrupted, nothing written; call again with the
+     * same slept (false at first) to go on waiting.
      */
+    template <typename Interrupted>
     Status Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
-	    std::uint64_t &lastSeq, int &lockError) noexcept;
+	    std::uint64_t &lastSeq, int &lockError, bool &slept,
+	    Interrupted &&interrupted) noexcept;
+    /* The same for a caller that nothing interrupts. */
+    Status Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
+	    std::uint64_t &lastSeq, int &lockError) noexcept {
+	bool slept = false;
+	return Append(messages, count, timeMicros, lastSeq, lockError, slept,
+		[] { return false; });
+    }
 
     /*
      * Records oldest first, verified, as asked (see ReadRequest): each is
@@ -650,19 +665,23 @@ public:
      * must not kill the process, even in the release. */
     AppendLock(std::atomic<std::uint64_t> &word, const unsigned char *header) noexcept
 	: word_(word), header_(header) {}
-    bool Take(int &error) noexcept {
+    /* See Log::Append for slept and interrupted. */
+    template <typename Interrupted>
+    mmapunix::LockOutcome Take(int &error, bool &slept, Interrupted &&interrupted) noexcept {
 	for (int spin = 0; spin < SPINS && word_.load(std::memory_order_relaxed) != 0; spin++) {
 	    Pause();
 	}
 	/* A dead holder's append never committed: taking over is safe. */
-	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, error);
+	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, slept, error,
+		interrupted);
 	held_ = outcome == mmapunix::LockOutcome::Acquired
 		|| outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
 	if (outcome == mmapunix::LockOutcome::HeldByThisThread) {
 	    error = EDEADLK;
 	}
-	return held_;
+	return outcome;
     }
+    bool Held() const noexcept { return held_; }
     ~AppendLock() {
 	if (held_) {
 	    mmapunix::GuardedCall([this] { mmapunix::UnlockWord(word_); }, header_,
@@ -685,8 +704,10 @@ private:
     bool held_ = false;
 };
 
+template <typename Interrupted>
 inline Status Log::Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
-	std::uint64_t &lastSeq, int &lockError) noexcept {
+	std::uint64_t &lastSeq, int &lockError, bool &slept,
+	Interrupted &&interrupted) noexcept {
     for (std::size_t i = 0; i < count; i++) {
 	if (messages[i].length > MaxMessage()) {
 	    return Status::TooLarge;
@@ -713,11 +734,14 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     std::uint64_t newHead = 0;	/* where the last commit left the head */
     {
 	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_);
-	bool locked = false;
-	if (!Guarded([&] { locked = lock.Take(lockError); })) {
+	mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+	if (!Guarded([&] { outcome = lock.Take(lockError, slept, interrupted); })) {
 	    return Status::Fault;
 	}
-	if (!locked) {
+	if (outcome == mmapunix::LockOutcome::Interrupted) {
+	    return Status::Interrupted;
+	}
+	if (!lock.Held()) {
 	    return Status::Lock;
 	}
 	State state;
