@@ -33,6 +33,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <limits>
 #include <new>
 #include <string>
 #include <utility>
@@ -1347,6 +1348,9 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 {
     static const char *const options[] = {"-count", "-from", "-last", nullptr};
     mmaplog::ReadRequest request;
+    /* Another program (or a Tcl 9 writer) may store longer messages than
+     * a Tcl 8.6 value can hold. */
+    request.longest = static_cast<std::uint64_t>(std::numeric_limits<TclSize>::max());
     std::uint64_t *targets[] = {&request.count, &request.from, &request.last};
     for (int i = 2; i < objc; i += 2) {
 	int index;
@@ -1408,6 +1412,11 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
     }
     for (Tcl_Obj *word : words) {
 	Tcl_DecrRefCount(word);
+    }
+    if (status == mmaplog::Status::TooLong) {
+	return Fail(interp, Tcl_ObjPrintf("record %s of log \"%s\" has %s bytes: more than"
+		" a Tcl value can hold", Decimal(result.longSeq).text, lo.path.c_str(),
+		Decimal(result.longLength).text), {"MMAP", "LOG", "TOOLONG", lo.path.c_str()});
     }
     return status == mmaplog::Status::Ok ? TCL_OK
 	    : FailLogStatus(interp, lo, status, "reading");

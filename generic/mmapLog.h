@@ -293,6 +293,7 @@ enum class Status {
     Lock,	/* the append lock could not be taken (errno in lockError) */
     Interrupted,	/* the caller's interrupted() ended a sleep for the lock */
     TooLarge,	/* a message that cannot fit in the area */
+    TooLong,	/* a record to read is longer than the reader takes */
     NoMemory,
 };
 
@@ -307,6 +308,8 @@ struct ReadRequest {
     std::uint64_t from = 0;
     std::uint64_t count = UINT64_MAX;
     std::uint64_t last = UINT64_MAX;	/* only the newest last records */
+    std::uint64_t longest = UINT64_MAX;	/* a record to visit that is
+					 * longer ends the read: TooLong */
 };
 
 struct ReadResult {
@@ -317,6 +320,8 @@ struct ReadResult {
 				 * record visited with a number below
 				 * state.tailSeq was overwritten while it
 				 * was read, and the caller must drop it */
+    std::uint64_t longSeq = 0;	/* TooLong: the record's number */
+    std::uint64_t longLength = 0;	/* and its length */
 };
 
 /*
@@ -871,6 +876,11 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	const std::uint32_t length = numbered ? Load32(header + R_LENGTH) : 0;
 	bool sound = numbered;
 	if (numbered && seq >= from) {
+	    if (length > request.longest) {
+		result.longSeq = seq;
+		result.longLength = length;
+		return Status::TooLong;
+	    }
 	    payload.resize(length);
 	    if (!Get(areaOffset_ + pos + RECORD_HEADER, &payload[0], length)) {
 		return Status::Fault;
