@@ -1716,6 +1716,11 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
     } catch (const std::bad_alloc &) {
 	return FailPosix(interp, ENOMEM, Tcl_NewStringObj("cannot open log", -1));
     }
+    /* The system would take the name up to the NUL: another file. */
+    if (path.find('\0') != std::string::npos) {
+	return FailPosix(interp, EINVAL, Tcl_ObjPrintf("cannot open log \"%s\"",
+		Tcl_GetString(objv[2])));
+    }
     const char *name = path.c_str();
     /* A creator that loses the race opens the winner's file. */
     mmapunix::OwnedFd fd;
