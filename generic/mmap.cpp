@@ -1608,6 +1608,13 @@ FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
     }
 }
 
+int
+FailNotRegular(Tcl_Interp *interp, const char *name) noexcept
+{
+    return Fail(interp, Tcl_ObjPrintf("file \"%s\" is not a log: it is not a regular"
+	    " file", name), {"MMAP", "LOG", "NOTLOG", name});
+}
+
 /*
  * Open an existing log: check it is one, with the size asked for, and
  * map it. Nothing is written to the file.
@@ -1622,8 +1629,7 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     if (info.kind != mmapunix::FileKind::Regular) {
-	return Fail(interp, Tcl_ObjPrintf("file \"%s\" is not a log: it is not a regular"
-		" file", name), {"MMAP", "LOG", "NOTLOG", name});
+	return FailNotRegular(interp, name);
     }
     unsigned char fixed[mmaplog::H_FIXED] = {};
     std::size_t got = 0;
@@ -1722,6 +1728,11 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
 		Tcl_GetString(objv[2])));
     }
     const char *name = path.c_str();
+    /* Not even opened: opening a device can act (a watchdog arms, a tape
+     * rewinds, a FIFO's blocked writer goes on). */
+    if (mmapunix::NamesNonRegular(name)) {
+	return FailNotRegular(interp, name);
+    }
     /* A creator that loses the race opens the winner's file. */
     mmapunix::OwnedFd fd;
     int error = 0;

@@ -20,6 +20,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mmapUnix.h"
@@ -65,6 +66,16 @@ inline int OpenFile(const char *path, bool writable, OwnedFd &out) noexcept {
     }
     out.Reset(fd);
     return 0;
+}
+
+/*
+ * Whether path names something that exists and is not a regular file
+ * (following symbolic links). False when it cannot tell: the open that
+ * follows reports why.
+ */
+inline bool NamesNonRegular(const char *path) noexcept {
+    struct stat st;
+    return ::stat(path, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
 /*
