@@ -1105,11 +1105,17 @@ std::atomic<unsigned long> logCounter{0};
  * The error for a fault: a page of the log's file is gone. The channel's
  * wording, and POSIX EIO, as for a shrunk mapped file.
  */
+bool
+LogFileShrank(const LogObject &lo, mmapunix::FileLook &now) noexcept
+{
+    return lo.file.Look(now) == 0 && now.size < lo.geometry.fileSize;
+}
+
 int
 FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
 {
     mmapunix::FileLook now;
-    Tcl_Obj *message = lo.file.Look(now) == 0 && now.size < lo.geometry.fileSize
+    Tcl_Obj *message = LogFileShrank(lo, now)
 	    ? Tcl_ObjPrintf("error %s log \"%s\": the file shrank to %s bytes under"
 		    " the mapping, which needs %s", verb, lo.path.c_str(),
 		    Decimal(now.size).text, Decimal(lo.geometry.fileSize).text)
@@ -1118,6 +1124,19 @@ FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
     Tcl_SetObjErrorCode(interp, PosixCode(EIO));
     Tcl_SetObjResult(interp, message);
     return TCL_ERROR;
+}
+
+/*
+ * A file cut inside a page reads as zeros up to that page's end, not as
+ * a fault: the damage a read met there is the shrink.
+ */
+mmaplog::Status
+ShrinkOrDamage(const LogObject &lo, mmaplog::Status status,
+	const mmaplog::ReadResult &result) noexcept
+{
+    mmapunix::FileLook now;
+    return status == mmaplog::Status::Ok && result.damaged > 0 && LogFileShrank(lo, now)
+	    ? mmaplog::Status::Fault : status;
 }
 
 int
@@ -1135,8 +1154,12 @@ FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
     switch (status) {
     case mmaplog::Status::Fault:
 	return FailLogFault(interp, lo, verb);
-    case mmaplog::Status::Garbled:
-	return FailGarbled(interp, lo.path.c_str());
+    case mmaplog::Status::Garbled: {
+	/* A file cut inside its header page reads as zeros there, no fault. */
+	mmapunix::FileLook now;
+	return LogFileShrank(lo, now) ? FailLogFault(interp, lo, verb)
+		: FailGarbled(interp, lo.path.c_str());
+    }
     case mmaplog::Status::NoMemory:
 	error = ENOMEM;
 	break;
@@ -1406,6 +1429,7 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
     } catch (const std::bad_alloc &) {
 	status = mmaplog::Status::NoMemory;
     }
+    status = ShrinkOrDamage(lo, status, result);
     if (status == mmaplog::Status::Ok) {
 	Tcl_SetObjResult(interp, Tcl_NewListObj(static_cast<TclSize>(words.size() - 3 * stale),
 		words.data() + 3 * stale));
@@ -1429,11 +1453,12 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
     try {
 	mmaplog::ReadResult result;
 	std::vector<std::uint64_t> seqs;
-	const mmaplog::Status status = lo.log.Read(mmaplog::ReadRequest(), result,
+	mmaplog::Status status = lo.log.Read(mmaplog::ReadRequest(), result,
 		[&](std::uint64_t seq, std::int64_t, const char *, std::uint32_t) {
 	    seqs.push_back(seq);
 	    return true;
 	});
+	status = ShrinkOrDamage(lo, status, result);
 	if (status != mmaplog::Status::Ok) {
 	    return FailLogStatus(interp, lo, status, "reading");
 	}
