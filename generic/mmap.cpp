@@ -1499,7 +1499,10 @@ WakeHeader(LogObject &lo) noexcept
     if (!lo.readonly) {
 	return lo.mapping.data();
     }
-    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(lo.path.c_str(), lo.info,
+    /* By its absolute name where known: the process may have changed
+     * directory since it opened the log. */
+    const char *name = lo.file.Path()[0] != '\0' ? lo.file.Path() : lo.path.c_str();
+    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(name, lo.info,
 	    mmaplog::HEADER_SIZE, lo.wakeHeader) != 0) {
 	return nullptr;
     }
