@@ -33,6 +33,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <limits>
 #include <new>
 #include <string>
 #include <utility>
@@ -1086,8 +1087,9 @@ struct LogObject {
     mmaplog::Log log;
     bool readonly = false;
     Tcl_Command token = nullptr;
-    int waiting = 0;			/* [wait]s under way: a signal handler
-					 * they serve may close the log */
+    int waiting = 0;			/* [wait]s and blocked [append]s under
+					 * way: a signal handler they serve
+					 * may close the log */
     bool deleted = false;		/* its command is gone; freed when no
 					 * [wait] is left */
 
@@ -1103,11 +1105,17 @@ std::atomic<unsigned long> logCounter{0};
  * The error for a fault: a page of the log's file is gone. The channel's
  * wording, and POSIX EIO, as for a shrunk mapped file.
  */
+bool
+LogFileShrank(const LogObject &lo, mmapunix::FileLook &now) noexcept
+{
+    return lo.file.Look(now) == 0 && now.size < lo.geometry.fileSize;
+}
+
 int
 FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
 {
     mmapunix::FileLook now;
-    Tcl_Obj *message = lo.file.Look(now) == 0 && now.size < lo.geometry.fileSize
+    Tcl_Obj *message = LogFileShrank(lo, now)
 	    ? Tcl_ObjPrintf("error %s log \"%s\": the file shrank to %s bytes under"
 		    " the mapping, which needs %s", verb, lo.path.c_str(),
 		    Decimal(now.size).text, Decimal(lo.geometry.fileSize).text)
@@ -1116,6 +1124,19 @@ FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
     Tcl_SetObjErrorCode(interp, PosixCode(EIO));
     Tcl_SetObjResult(interp, message);
     return TCL_ERROR;
+}
+
+/*
+ * A file cut inside a page reads as zeros up to that page's end, not as
+ * a fault: the damage a read met there is the shrink.
+ */
+mmaplog::Status
+ShrinkOrDamage(const LogObject &lo, mmaplog::Status status,
+	const mmaplog::ReadResult &result) noexcept
+{
+    mmapunix::FileLook now;
+    return status == mmaplog::Status::Ok && result.damaged > 0 && LogFileShrank(lo, now)
+	    ? mmaplog::Status::Fault : status;
 }
 
 int
@@ -1133,8 +1154,12 @@ FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
     switch (status) {
     case mmaplog::Status::Fault:
 	return FailLogFault(interp, lo, verb);
-    case mmaplog::Status::Garbled:
-	return FailGarbled(interp, lo.path.c_str());
+    case mmaplog::Status::Garbled: {
+	/* A file cut inside its header page reads as zeros there, no fault. */
+	mmapunix::FileLook now;
+	return LogFileShrank(lo, now) ? FailLogFault(interp, lo, verb)
+		: FailGarbled(interp, lo.path.c_str());
+    }
     case mmaplog::Status::NoMemory:
 	error = ENOMEM;
 	break;
@@ -1218,9 +1243,45 @@ ParseLogNumber(Tcl_Interp *interp, const char *what, Tcl_Obj *value,
     return TCL_OK;
 }
 
-/* $log append message ?message ...? */
+/*
+ * Keeps a log object alive while a command that serves signal handlers
+ * (which may delete its command) is under way; the last one frees it.
+ */
+class LogInUse {
+public:
+    explicit LogInUse(LogObject &lo) noexcept : lo_(lo) { lo_.waiting++; }
+    ~LogInUse() {
+	if (--lo_.waiting == 0 && lo_.deleted) {
+	    delete &lo_;
+	}
+    }
+    LogInUse(const LogInUse &) = delete;
+    LogInUse &operator=(const LogInUse &) = delete;
+
+private:
+    LogObject &lo_;
+};
+
+/* After serving signal handlers: whether one of them closed the log. */
 int
-LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+FailIfClosed(Tcl_Interp *interp, const LogObject &lo, const char *doing) noexcept
+{
+    if (!lo.deleted && lo.mapping.length() != 0) {
+	return TCL_OK;
+    }
+    return Fail(interp, Tcl_ObjPrintf("log \"%s\" was closed while %s", lo.path.c_str(),
+	    doing), {"MMAP", "LOG", "CLOSED", lo.path.c_str()});
+}
+
+/*
+ * $log append message ?message ...?
+ *
+ * Blocked behind another appender, it serves signal handlers and the
+ * time limit as [wait] does (the holder may be a stopped process).
+ */
+int
+LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
+	Tcl_Obj *const objv[])	/* not noexcept: ServeSignals */
 {
     if (objc < 3) {
 	Tcl_WrongNumArgs(interp, 2, objv, "message ?message ...?");
@@ -1281,13 +1342,27 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) no
     }
     std::uint64_t last = 0;
     int error = 0;
-    const mmaplog::Status status = lo.log.Append(messages, count,
-	    mmaplog::NowMicros(), last, error);
-    if (status != mmaplog::Status::Ok) {
-	return FailLogStatus(interp, lo, status, "appending to", error);
+    bool slept = false;
+    const LogInUse inUse(lo);
+    for (;;) {
+	const mmaplog::Status status = lo.log.Append(messages, count, mmaplog::NowMicros(),
+		last, error, slept, [interp] {
+	    return Tcl_AsyncReady() || TimeLimitPassed(interp);
+	});
+	if (status == mmaplog::Status::Ok) {
+	    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
+	    return TCL_OK;
+	}
+	if (status != mmaplog::Status::Interrupted) {
+	    return FailLogStatus(interp, lo, status, "appending to", error);
+	}
+	if (const int code = ServeSignals(interp)) {
+	    return code;
+	}
+	if (FailIfClosed(interp, lo, "appending") != TCL_OK) {
+	    return TCL_ERROR;
+	}
     }
-    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
-    return TCL_OK;
 }
 
 /* $log read ?-from seq? ?-count n? ?-last n? */
@@ -1296,6 +1371,9 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 {
     static const char *const options[] = {"-count", "-from", "-last", nullptr};
     mmaplog::ReadRequest request;
+    /* Another program (or a Tcl 9 writer) may store longer messages than
+     * a Tcl 8.6 value can hold. */
+    request.longest = static_cast<std::uint64_t>(std::numeric_limits<TclSize>::max());
     std::uint64_t *targets[] = {&request.count, &request.from, &request.last};
     for (int i = 2; i < objc; i += 2) {
 	int index;
@@ -1351,12 +1429,18 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
     } catch (const std::bad_alloc &) {
 	status = mmaplog::Status::NoMemory;
     }
+    status = ShrinkOrDamage(lo, status, result);
     if (status == mmaplog::Status::Ok) {
 	Tcl_SetObjResult(interp, Tcl_NewListObj(static_cast<TclSize>(words.size() - 3 * stale),
 		words.data() + 3 * stale));
     }
     for (Tcl_Obj *word : words) {
 	Tcl_DecrRefCount(word);
+    }
+    if (status == mmaplog::Status::TooLong) {
+	return Fail(interp, Tcl_ObjPrintf("record %s of log \"%s\" has %s bytes: more than"
+		" a Tcl value can hold", Decimal(result.longSeq).text, lo.path.c_str(),
+		Decimal(result.longLength).text), {"MMAP", "LOG", "TOOLONG", lo.path.c_str()});
     }
     return status == mmaplog::Status::Ok ? TCL_OK
 	    : FailLogStatus(interp, lo, status, "reading");
@@ -1369,11 +1453,12 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
     try {
 	mmaplog::ReadResult result;
 	std::vector<std::uint64_t> seqs;
-	const mmaplog::Status status = lo.log.Read(mmaplog::ReadRequest(), result,
+	mmaplog::Status status = lo.log.Read(mmaplog::ReadRequest(), result,
 		[&](std::uint64_t seq, std::int64_t, const char *, std::uint32_t) {
 	    seqs.push_back(seq);
 	    return true;
 	});
+	status = ShrinkOrDamage(lo, status, result);
 	if (status != mmaplog::Status::Ok) {
 	    return FailLogStatus(interp, lo, status, "reading");
 	}
@@ -1414,7 +1499,10 @@ WakeHeader(LogObject &lo) noexcept
     if (!lo.readonly) {
 	return lo.mapping.data();
     }
-    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(lo.path.c_str(), lo.info,
+    /* By its absolute name where known: the process may have changed
+     * directory since it opened the log. */
+    const char *name = lo.file.Path()[0] != '\0' ? lo.file.Path() : lo.path.c_str();
+    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(name, lo.info,
 	    mmaplog::HEADER_SIZE, lo.wakeHeader) != 0) {
 	return nullptr;
     }
@@ -1445,7 +1533,7 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
     const bool forever = objc == 3;
     const std::int64_t deadline = forever ? 0 : NowMs()
 	    + static_cast<std::int64_t>(std::min<std::uint64_t>(ms, INT64_MAX / 2));
-    lo.waiting++;
+    const LogInUse inUse(lo);
     int code = TCL_OK;
     for (;;) {
 	const std::int64_t slice = forever ? WAIT_SLICE_MS
@@ -1462,17 +1550,10 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
 	    Tcl_SetObjResult(interp, Tcl_NewBooleanObj(arrived));
 	    break;
 	}
-	if ((code = ServeSignals(interp)) != TCL_OK) {
+	if ((code = ServeSignals(interp)) != TCL_OK
+		|| (code = FailIfClosed(interp, lo, "waiting")) != TCL_OK) {
 	    break;
 	}
-	if (lo.deleted || lo.mapping.length() == 0) {
-	    code = Fail(interp, Tcl_ObjPrintf("log \"%s\" was closed while waiting",
-		    lo.path.c_str()), {"MMAP", "LOG", "CLOSED", lo.path.c_str()});
-	    break;
-	}
-    }
-    if (--lo.waiting == 0 && lo.deleted) {
-	delete &lo;
     }
     return code;
 }
@@ -1555,6 +1636,13 @@ FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
     }
 }
 
+int
+FailNotRegular(Tcl_Interp *interp, const char *name) noexcept
+{
+    return Fail(interp, Tcl_ObjPrintf("file \"%s\" is not a log: it is not a regular"
+	    " file", name), {"MMAP", "LOG", "NOTLOG", name});
+}
+
 /*
  * Open an existing log: check it is one, with the size asked for, and
  * map it. Nothing is written to the file.
@@ -1569,8 +1657,7 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     if (info.kind != mmapunix::FileKind::Regular) {
-	return Fail(interp, Tcl_ObjPrintf("file \"%s\" is not a log: it is not a regular"
-		" file", name), {"MMAP", "LOG", "NOTLOG", name});
+	return FailNotRegular(interp, name);
     }
     unsigned char fixed[mmaplog::H_FIXED] = {};
     std::size_t got = 0;
@@ -1580,7 +1667,7 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
     mmaplog::Geometry geometry;
     mmaplog::HeaderCheck check = got < sizeof fixed
 	    ? mmaplog::HeaderCheck::NotLog : mmaplog::CheckHeader(fixed, info.size, geometry);
-    if (check == mmaplog::HeaderCheck::NotLog && got == sizeof fixed
+    if (check == mmaplog::HeaderCheck::NotLog && got >= sizeof mmaplog::MAGIC
 	    && std::memcmp(fixed, mmaplog::MAGIC, sizeof mmaplog::MAGIC) == 0) {
 	check = mmaplog::HeaderCheck::Damaged;
     }
@@ -1663,7 +1750,17 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
     } catch (const std::bad_alloc &) {
 	return FailPosix(interp, ENOMEM, Tcl_NewStringObj("cannot open log", -1));
     }
+    /* The system would take the name up to the NUL: another file. */
+    if (path.find('\0') != std::string::npos) {
+	return FailPosix(interp, EINVAL, Tcl_ObjPrintf("cannot open log \"%s\"",
+		Tcl_GetString(objv[2])));
+    }
     const char *name = path.c_str();
+    /* Not even opened: opening a device can act (a watchdog arms, a tape
+     * rewinds, a FIFO's blocked writer goes on). */
+    if (mmapunix::NamesNonRegular(name)) {
+	return FailNotRegular(interp, name);
+    }
     /* A creator that loses the race opens the winner's file. */
     mmapunix::OwnedFd fd;
     int error = 0;

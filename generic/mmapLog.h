@@ -291,7 +291,9 @@ enum class Status {
     Fault,	/* a page of the file is gone (the file shrank) */
     Garbled,	/* the committed state fails its checks */
     Lock,	/* the append lock could not be taken (errno in lockError) */
+    Interrupted,	/* the caller's interrupted() ended a sleep for the lock */
     TooLarge,	/* a message that cannot fit in the area */
+    TooLong,	/* a record to read is longer than the reader takes */
     NoMemory,
 };
 
@@ -306,6 +308,8 @@ struct ReadRequest {
     std::uint64_t from = 0;
     std::uint64_t count = UINT64_MAX;
     std::uint64_t last = UINT64_MAX;	/* only the newest last records */
+    std::uint64_t longest = UINT64_MAX;	/* a record to visit that is
+					 * longer ends the read: TooLong */
 };
 
 struct ReadResult {
@@ -316,6 +320,8 @@ struct ReadResult {
 				 * record visited with a number below
 				 * state.tailSeq was overwritten while it
 				 * was read, and the caller must drop it */
+    std::uint64_t longSeq = 0;	/* TooLong: the record's number */
+    std::uint64_t longLength = 0;	/* and its length */
 };
 
 /*
@@ -343,10 +349,24 @@ public:
      * Append the messages (each one record, committed one by one) under
      * the append lock, stamping them with timeMicros. lastSeq is the
      * number given to the last one. A message larger than MaxMessage()
-     * makes the whole call fail before anything is written.
+     * makes the whole call fail before anything is written. A caller
+     * sleeping for the lock while a live holder keeps it (one stopped, or
+     * forged into a hostile file's lock word) is asked interrupted()
+     * each time a sleep ends without it (see mmapunix::LockWord): true
+     * returns Status::Interrupted, nothing written; call again with the
+     * same slept (false at first) to go on waiting.
      */
+    template <typename Interrupted>
     Status Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
-	    std::uint64_t &lastSeq, int &lockError) noexcept;
+	    std::uint64_t &lastSeq, int &lockError, bool &slept,
+	    Interrupted &&interrupted) noexcept;
+    /* The same for a caller that nothing interrupts. */
+    Status Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
+	    std::uint64_t &lastSeq, int &lockError) noexcept {
+	bool slept = false;
+	return Append(messages, count, timeMicros, lastSeq, lockError, slept,
+		[] { return false; });
+    }
 
     /*
      * Records oldest first, verified, as asked (see ReadRequest): each is
@@ -392,7 +412,22 @@ private:
     Found Normalise(std::uint64_t &pos, unsigned char header[RECORD_HEADER]) const noexcept;
     Found Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
 	    std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept;
-    bool DropOldest(State &state) const noexcept;
+    bool DropOldest(State &state, std::uint64_t &walked) const noexcept;
+
+    /*
+     * A sound log's records lie one after another in at most one lap of
+     * the area, from the tail to the head. A walk along them (over
+     * records, wraps and damage skipped) that goes further than WALK_LAPS
+     * laps is going round records that overlap, which only a forged file
+     * holds: it stops, lest such a file make a read return the area
+     * hundreds of times over or an append scan it for hours.
+     */
+    static constexpr std::uint64_t WALK_LAPS = 2;
+    /* Bytes forward from one area offset to another (either may be the
+     * area size, which is offset 0 again). */
+    std::uint64_t Ahead(std::uint64_t from, std::uint64_t to) const noexcept {
+	return (to % area_ + area_ - from % area_) % area_;
+    }
     void Prefault(std::uint64_t head) noexcept;
 
     unsigned char *base_;
@@ -546,17 +581,24 @@ inline Log::Found Log::Resync(std::uint64_t &pos, std::uint64_t lowest, std::uin
 /*
  * Drop the oldest record from state (the caller holds the lock). A
  * damaged oldest record is stepped over by finding the next good one;
- * with none, the log becomes empty. False on a fault.
+ * with none, or once the drops for one record have walked WALK_LAPS laps
+ * (walked counts their bytes), the log becomes empty. False on a fault.
  */
-inline bool Log::DropOldest(State &state) const noexcept {
+inline bool Log::DropOldest(State &state, std::uint64_t &walked) const noexcept {
     unsigned char header[RECORD_HEADER];
     std::uint64_t pos = state.tailPos;
     Found found = Normalise(pos, header);
+    walked += Ahead(state.tailPos, pos);
     if (found == Found::Record && Load64(header + R_SEQ) == state.tailSeq) {
 	pos += RecordSize(Load32(header + R_LENGTH));
+	walked += RecordSize(Load32(header + R_LENGTH));
 	state.tailSeq++;
     } else if (found != Found::Fault) {
-	found = Resync(pos, state.tailSeq + 1, state.nextSeq, area_, header);
+	const std::uint64_t budget = WALK_LAPS * area_;
+	const std::uint64_t at = pos;
+	found = walked < budget ? Resync(pos, state.tailSeq + 1, state.nextSeq,
+		std::min(area_, budget - walked), header) : Found::Invalid;
+	walked += Ahead(at, pos);
 	if (found == Found::Record) {
 	    state.tailSeq = Load64(header + R_SEQ);
 	}
@@ -628,19 +670,23 @@ public:
      * must not kill the process, even in the release. */
     AppendLock(std::atomic<std::uint64_t> &word, const unsigned char *header) noexcept
 	: word_(word), header_(header) {}
-    bool Take(int &error) noexcept {
+    /* See Log::Append for slept and interrupted. */
+    template <typename Interrupted>
+    mmapunix::LockOutcome Take(int &error, bool &slept, Interrupted &&interrupted) noexcept {
 	for (int spin = 0; spin < SPINS && word_.load(std::memory_order_relaxed) != 0; spin++) {
 	    Pause();
 	}
 	/* A dead holder's append never committed: taking over is safe. */
-	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, error);
+	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, slept, error,
+		interrupted);
 	held_ = outcome == mmapunix::LockOutcome::Acquired
 		|| outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
 	if (outcome == mmapunix::LockOutcome::HeldByThisThread) {
 	    error = EDEADLK;
 	}
-	return held_;
+	return outcome;
     }
+    bool Held() const noexcept { return held_; }
     ~AppendLock() {
 	if (held_) {
 	    mmapunix::GuardedCall([this] { mmapunix::UnlockWord(word_); }, header_,
@@ -663,8 +709,10 @@ private:
     bool held_ = false;
 };
 
+template <typename Interrupted>
 inline Status Log::Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
-	std::uint64_t &lastSeq, int &lockError) noexcept {
+	std::uint64_t &lastSeq, int &lockError, bool &slept,
+	Interrupted &&interrupted) noexcept {
     for (std::size_t i = 0; i < count; i++) {
 	if (messages[i].length > MaxMessage()) {
 	    return Status::TooLarge;
@@ -691,11 +739,14 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     std::uint64_t newHead = 0;	/* where the last commit left the head */
     {
 	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_);
-	bool locked = false;
-	if (!Guarded([&] { locked = lock.Take(lockError); })) {
+	mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+	if (!Guarded([&] { outcome = lock.Take(lockError, slept, interrupted); })) {
 	    return Status::Fault;
 	}
-	if (!locked) {
+	if (outcome == mmapunix::LockOutcome::Interrupted) {
+	    return Status::Interrupted;
+	}
+	if (!lock.Held()) {
 	    return Status::Lock;
 	}
 	State state;
@@ -708,13 +759,14 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    /* Bytes from head on that this record makes unusable. */
 	    const std::uint64_t span = place == head ? size : area_ - head + size;
 	    bool dropped = false;
+	    std::uint64_t walked = 0;
 	    while (state.Count() > 0) {
 		const std::uint64_t free = (state.tailPos + area_ - head % area_) % area_;
 		/* (The count bound only binds after a state was garbled.) */
 		if (free >= span && state.Count() < area_ / RECORD_HEADER) {
 		    break;
 		}
-		if (!DropOldest(state)) {
+		if (!DropOldest(state, walked)) {
 		    status = Status::Fault;
 		    break;
 		}
@@ -804,8 +856,19 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
     std::uint64_t wanted = request.count;
     std::string payload;
     unsigned char header[RECORD_HEADER];
+    const std::uint64_t budget = WALK_LAPS * area_;
+    std::uint64_t walked = 0;	/* bytes walked from start.tailPos */
     while (seq < start.nextSeq && wanted > 0) {
+	if (walked > budget) {
+	    /* Round and round overlapping records: the rest is damaged. */
+	    if (start.nextSeq > from) {
+		result.damaged += start.nextSeq - std::max(seq, from);
+	    }
+	    break;
+	}
+	const std::uint64_t at = pos;
 	const Found found = Normalise(pos, header);
+	walked += Ahead(at, pos);
 	if (found == Found::Fault) {
 	    return Status::Fault;
 	}
@@ -813,6 +876,11 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	const std::uint32_t length = numbered ? Load32(header + R_LENGTH) : 0;
 	bool sound = numbered;
 	if (numbered && seq >= from) {
+	    if (length > request.longest) {
+		result.longSeq = seq;
+		result.longLength = length;
+		return Status::TooLong;
+	    }
 	    payload.resize(length);
 	    if (!Get(areaOffset_ + pos + RECORD_HEADER, &payload[0], length)) {
 		return Status::Fault;
@@ -826,14 +894,17 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 		return status;
 	    }
 	    if (now.tailSeq > seq) {
+		walked += Ahead(pos, now.tailPos);
 		seq = now.tailSeq;
 		pos = now.tailPos;
 		continue;
 	    }
 	    /* Damaged: on to the next sound record (which, when only this
 	     * one's payload failed, is not the one at pos). */
-	    const Found next = Resync(pos, numbered ? seq + 1 : seq, start.nextSeq, area_,
-		    header);
+	    const std::uint64_t damagedAt = pos;
+	    const Found next = walked < budget ? Resync(pos, numbered ? seq + 1 : seq,
+		    start.nextSeq, std::min(area_, budget - walked), header) : Found::Invalid;
+	    walked += Ahead(damagedAt, pos);
 	    if (next == Found::Fault) {
 		return Status::Fault;
 	    }
@@ -853,6 +924,7 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	    wanted--;
 	}
 	pos += RecordSize(length);
+	walked += RecordSize(length);
 	seq++;
     }
     return Snapshot(result.state);

@@ -20,6 +20,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mmapUnix.h"
@@ -51,14 +52,30 @@ private:
     int fd_ = -1;
 };
 
-/* open(2) path for reading, or reading and writing, close-on-exec. */
+/*
+ * open(2) path for reading, or reading and writing, close-on-exec. Not
+ * blocking, so that a FIFO opened for reading does not wait for a writer
+ * (the caller refuses anything but a regular file, where it changes
+ * nothing), and a terminal never becomes the process's controlling one.
+ */
 inline int OpenFile(const char *path, bool writable, OwnedFd &out) noexcept {
-    const int fd = ::open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    const int fd = ::open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK
+	    | O_NOCTTY);
     if (fd < 0) {
 	return errno;
     }
     out.Reset(fd);
     return 0;
+}
+
+/*
+ * Whether path names something that exists and is not a regular file
+ * (following symbolic links). False when it cannot tell: the open that
+ * follows reports why.
+ */
+inline bool NamesNonRegular(const char *path) noexcept {
+    struct stat st;
+    return ::stat(path, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
 /*

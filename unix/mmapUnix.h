@@ -122,6 +122,9 @@ public:
 	return 0;
     }
 
+    /* The file's absolute name as it was opened ("" if unknown). */
+    const char *Path() const noexcept { return path_; }
+
     /* Whether the file's file system has less than a page left to give. */
     bool FileSystemFull() const noexcept {
 	struct statvfs fs;

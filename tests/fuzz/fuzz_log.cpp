@@ -7,7 +7,8 @@
  *	to and read again. Whatever the bytes, nothing may crash, and:
  *	    - a read returns records in strictly increasing sequence order,
  *	      all inside the committed state's range, and counts as damaged
- *	      no more than the range holds;
+ *	      no more than the range holds; their records take at most
+ *	      three times the area (forged overlapping records included);
  *	    - -last, -from and -count return the matching part of a full read;
  *	    - after appends, the new records are the newest, numbered on
  *	      from the old next, and exact (unless the harness forged the
@@ -145,6 +146,13 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char *data, std::size_t siz
 	Check(i == 0 || records[i].seq > records[i - 1].seq, "records out of order");
     }
     Check(records.size() + all.damaged <= state.Count(), "more records than the range");
+    /* A walk goes round the area at most twice, and a record fits in it:
+     * overlapping records cannot make a read return the area many times. */
+    std::uint64_t payload = 0;
+    for (const auto &r : records) {
+	payload += mmaplog::RecordSize(r.bytes.size());
+    }
+    Check(payload <= 3 * log.AreaSize(), "a read returned more than three areas' worth");
 
     /* -last / -from / -count agree with the full read. */
     const std::uint64_t pick = data[size - 1];
