@@ -244,9 +244,8 @@ MmapReadObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     void *probe = Tcl_AttemptAlloc(static_cast<AllocSize>(count) + 64);
     if (probe == nullptr) {
 	const Decimal countText(count);
-	return Fail(interp, Tcl_ObjPrintf(
-		"cannot read %s bytes: not enough memory", countText.text),
-		{"POSIX", "ENOMEM", Tcl_ErrnoMsg(ENOMEM)});
+	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf(
+		"cannot read %s bytes", countText.text));
     }
     Tcl_Free(static_cast<char *>(probe));
     Tcl_Obj *result = Tcl_NewObj();
