@@ -244,8 +244,9 @@ MmapReadObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     void *probe = Tcl_AttemptAlloc(static_cast<AllocSize>(count) + 64);
     if (probe == nullptr) {
 	const Decimal countText(count);
-	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf(
-		"cannot read %s bytes", countText.text));
+	return Fail(interp, Tcl_ObjPrintf(
+		"cannot read %s bytes: not enough memory", countText.text),
+		{"POSIX", "ENOMEM", Tcl_ErrnoMsg(ENOMEM)});
     }
     Tcl_Free(static_cast<char *>(probe));
     Tcl_Obj *result = Tcl_NewObj();
