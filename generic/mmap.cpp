@@ -896,6 +896,47 @@ CheckRange(Tcl_Interp *interp, const char *name,
     return TCL_OK;
 }
 
+/*
+ * The source's buffered output could not be written. A transform stacked
+ * on it leaves its own error (return options, then the message) in the
+ * channel's error bypass and errno says only EINVAL: report that error, as
+ * [flush] does, rather than lose it or leave it for the source's [close].
+ */
+int
+FailFlush(Tcl_Interp *interp, Tcl_Channel source, const char *name) noexcept
+{
+    const int error = Tcl_GetErrno();
+    Tcl_Obj *context = Tcl_ObjPrintf("cannot map channel \"%s\": cannot flush it", name);
+    Tcl_Obj *bypass = nullptr;
+    Tcl_GetChannelError(source, &bypass);
+    TclSize count = 0;
+    Tcl_Obj **words = nullptr;
+    if (bypass == nullptr
+	    || Tcl_ListObjGetElements(nullptr, bypass, &count, &words) != TCL_OK
+	    || count == 0) {
+	if (bypass != nullptr) {
+	    Tcl_DecrRefCount(bypass);
+	}
+	return FailPosix(interp, error, context);
+    }
+    Tcl_AppendPrintfToObj(context, ": %s", Tcl_GetString(words[count - 1]));
+    Tcl_Obj *options = Tcl_NewListObj(count - 1, words);
+    Tcl_Obj *key = Tcl_NewStringObj("-errorcode", -1);
+    Tcl_Obj *errorCode = nullptr;
+    Tcl_IncrRefCount(options);
+    Tcl_IncrRefCount(key);
+    if (Tcl_DictObjGet(nullptr, options, key, &errorCode) != TCL_OK
+	    || errorCode == nullptr) {
+	errorCode = PosixCode(error);
+    }
+    Tcl_SetObjResult(interp, context);
+    Tcl_SetObjErrorCode(interp, errorCode);
+    Tcl_DecrRefCount(key);
+    Tcl_DecrRefCount(options);
+    Tcl_DecrRefCount(bypass);
+    return TCL_ERROR;
+}
+
 std::atomic<unsigned long> channelCounter{0};
 
 /*
@@ -955,8 +996,7 @@ MmapObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
      * over what the script wrote through the mapping meanwhile.
      */
     if ((sourceMode & TCL_WRITABLE) != 0 && Tcl_Flush(source) != TCL_OK) {
-	return FailPosix(interp, Tcl_GetErrno(), Tcl_ObjPrintf(
-		"cannot map channel \"%s\": cannot flush it", name));
+	return FailFlush(interp, source, name);
     }
     mmapunix::FileInfo info;
     if (int error = mmapunix::DescribeFd(sourceFd, info)) {
