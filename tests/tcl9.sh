@@ -10,7 +10,9 @@
 # Environment:
 #   TCL9_CACHE   where the Tcl 9 install and its downloads are kept
 #                (default /var/cache/mmap-tcl9); reused by later runs.
-#   TCL9_BUILD   build directory for the package (default $TCL9_CACHE/build);
+#   TCL9_BUILD   build directory for the package (default tcl9-test-build in
+#                the current directory, so that checkouts side by side do
+#                not share one);
 #                emptied and configured afresh on every run.
 #
 # The system's Tcl 9 is tclsh9.0 on PATH plus a tclConfig.sh for 9.0 in
@@ -51,7 +53,7 @@ TCL9_PATCHLEVEL=9.0.1
 DEB_VERSION=9.0.1+dfsg-2
 POOL=http://deb.debian.org/debian/pool/main/t/tcl9.0
 PREFIX=$CACHE/tcl$TCL9_PATCHLEVEL
-BUILD=${TCL9_BUILD:-$CACHE/build}
+BUILD=${TCL9_BUILD:-$PWD/tcl9-test-build}
 # Bump when the way $PREFIX is laid out changes, so old caches are redone.
 RECIPE=1
 

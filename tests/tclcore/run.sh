@@ -9,7 +9,7 @@ tests=${TCLTESTS:-/tmp/tclsrc/tcl8.6.13/tests}
 mkdir -p "$out"
 for f in "$@"; do
     rm -rf "$out/$f.dir"; mkdir -p "$out/$f.dir"
-    ( cd "$out/$f.dir" && TCLLIBPATH=${TCLLIBPATH:-$(dirname "$here")} \
+    ( cd "$out/$f.dir" && TCLLIBPATH=${TCLLIBPATH:-$(cd "$here/../.." && pwd)} \
 	timeout -k 10 ${TIMEOUT:-600} $WRAP ${TCLSH:-tclsh8.6} "$here/harness.tcl" \
 	"$tests/$f.test" -verbose ${VERBOSE:-bpse} $TESTARGS > "$out/$f.out" 2>&1
       echo "$f: rc=$? $(grep -aE 'Total' "$out/$f.out" | sed 's/^.*Total/Total/') $(grep -a mmapharness: "$out/$f.out" | tail -1)" )
