@@ -364,6 +364,19 @@ struct MmapChannel {
 };
 
 /*
+ * A fault's message when the file is shorter than its mapping needs; kind
+ * is "" for a channel, "log " for a log.
+ */
+Tcl_Obj *
+ShrankMessage(const char *verb, const char *kind, const char *name,
+	std::uint64_t size, std::uint64_t needed) noexcept
+{
+    return Tcl_ObjPrintf("error %s %s\"%s\": the file shrank to %s bytes under"
+	    " the mapping, which needs %s", verb, kind, name, Decimal(size).text,
+	    Decimal(needed).text);
+}
+
+/*
  * An access touched a page with no file behind it, and trying again did
  * not help. Find out why (a file that shrank is the usual cause; one that
  * keeps being cut and regrown while the access is retried, another; a
@@ -384,9 +397,7 @@ MmapChannel::FaultMessage(bool writing, int &error) const noexcept
     const char *name = Tcl_GetChannelName(channel);
     Tcl_Obj *message;
     if (shrank) {
-	message = Tcl_ObjPrintf("error %s \"%s\": the file shrank to %s bytes"
-		" under the mapping, which needs %s", verb, name,
-		Decimal(look.size).text, Decimal(needed).text);
+	message = ShrankMessage(verb, "", name, look.size, needed);
     } else if (!full && fileChanging) {
 	message = Tcl_ObjPrintf("error %s \"%s\": the file keeps changing"
 		" under the mapping, and each retry of the copy faulted",
@@ -1141,24 +1152,23 @@ struct LogObject {
 
 std::atomic<unsigned long> logCounter{0};
 
-/*
- * The error for a fault: a page of the log's file is gone. The channel's
- * wording, and POSIX EIO, as for a shrunk mapped file.
- */
+/* Whether the log's file is now shorter than the log (now: its look). */
 bool
 LogFileShrank(const LogObject &lo, mmapunix::FileLook &now) noexcept
 {
     return lo.file.Look(now) == 0 && now.size < lo.geometry.fileSize;
 }
 
+/*
+ * The error for a fault: a page of the log's file is gone. The channel's
+ * wording, and POSIX EIO, as for a shrunk mapped file.
+ */
 int
 FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
 {
     mmapunix::FileLook now;
     Tcl_Obj *message = LogFileShrank(lo, now)
-	    ? Tcl_ObjPrintf("error %s log \"%s\": the file shrank to %s bytes under"
-		    " the mapping, which needs %s", verb, lo.path.c_str(),
-		    Decimal(now.size).text, Decimal(lo.geometry.fileSize).text)
+	    ? ShrankMessage(verb, "log ", lo.path.c_str(), now.size, lo.geometry.fileSize)
 	    : Tcl_ObjPrintf("error %s log \"%s\": %s", verb, lo.path.c_str(),
 		    Tcl_ErrnoMsg(EIO));
     Tcl_SetObjErrorCode(interp, PosixCode(EIO));
