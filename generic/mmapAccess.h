@@ -642,8 +642,11 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     Tcl_Obj *recoveredVar = nullptr;
     int first = 1;
     if (objc == 6) {
-	const char *option = Tcl_GetString(objv[1]);
-	if (std::strcmp(option, "-recovered") != 0) {
+	/* A unique prefix will do, as for the package's other options. */
+	static const char *const options[] = {"-recovered", nullptr};
+	int index;
+	if (Tcl_GetIndexFromObj(nullptr, objv[1], options, "option", 0, &index) != TCL_OK) {
+	    const char *option = Tcl_GetString(objv[1]);
 	    return Fail(interp, Tcl_ObjPrintf(
 		    "bad option \"%s\": must be -recovered", option),
 		    {"MMAP", "OPTION", "UNKNOWN", option});
