@@ -946,8 +946,13 @@ OpPuts(Input &in, Region &r)
     const std::uint8_t flags = in.Byte();
     const bool nonewline = flags & 1;
     std::vector<std::uint8_t> data = in.Bytes(in.Byte() % 64);
-    /* Sometimes far longer than the region, to exercise the wrap. */
-    const unsigned repeat = (flags >> 1) % 4 == 3 ? 1 + (flags >> 3) * 40 : 1;
+    Tcl_Channel chan = FindChannel(r.chan);
+    /* Sometimes far longer than the region, to exercise the wrap. Not
+     * with -sync sync and a tiny -buffersize: every byte would be a
+     * driver write waiting for the disk, minutes by design. */
+    const bool slowSync = ChannelOption(chan, "-sync") == "sync"
+	    && std::atoi(ChannelOption(chan, "-buffersize").c_str()) < 64;
+    const unsigned repeat = (flags >> 1) % 4 == 3 && !slowSync ? 1 + (flags >> 3) * 40 : 1;
     if (repeat > 1 && !data.empty()) {
 	std::vector<std::uint8_t> longer;
 	for (unsigned i = 0; i < repeat && longer.size() < 4 * kMaxFileSize; i++) {
@@ -955,7 +960,6 @@ OpPuts(Input &in, Region &r)
 	}
 	data.swap(longer);
     }
-    Tcl_Channel chan = FindChannel(r.chan);
     const Mode mode = CurrentMode(chan);
     bool exact = mode.exactOut && mode.unbuffered && Tcl_OutputBuffered(chan) == 0;
     const std::int64_t before = Tell(chan);
