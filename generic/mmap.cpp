@@ -1129,8 +1129,7 @@ namespace {
 
 struct LogObject {
     std::string path;			/* as given, for messages */
-    mmapunix::FileIdentity file;	/* to tell a shrunk file */
-    mmapunix::FileInfo info;		/* as opened: device and inode */
+    mmapunix::FileIdentity file;	/* which file, to tell it shrank */
     mmapunix::Mapping mapping;		/* the whole file */
     mmapunix::Mapping wakeHeader;	/* -readonly: the header, writable,
 					 * so [wait] can announce itself */
@@ -1144,9 +1143,9 @@ struct LogObject {
     bool deleted = false;		/* its command is gone; freed when no
 					 * [wait] is left */
 
-    LogObject(std::string &&where, const mmapunix::FileInfo &opened, mmapunix::Mapping &&map,
+    LogObject(std::string &&where, mmapunix::Mapping &&map,
 	    const mmaplog::Geometry &g, bool ro) noexcept
-	: path(std::move(where)), info(opened), mapping(std::move(map)),
+	: path(std::move(where)), mapping(std::move(map)),
 	  geometry(g), log(mapping.data(), mapping.length(), g), readonly(ro) {}
 };
 
@@ -1552,7 +1551,7 @@ WakeHeader(LogObject &lo) noexcept
     /* By its absolute name where known: the process may have changed
      * directory since it opened the log. */
     const char *name = lo.file.Path()[0] != '\0' ? lo.file.Path() : lo.path.c_str();
-    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(name, lo.info,
+    if (lo.wakeHeader.length() == 0 && mmapunix::MapStartWritable(name, lo.file,
 	    mmaplog::HEADER_SIZE, lo.wakeHeader) != 0) {
 	return nullptr;
     }
@@ -1736,8 +1735,8 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
     }
     /* Appenders in several processes each walk through every page. */
     mapping.AdviseHugePages();
-    auto *lo = new (std::nothrow) LogObject(std::string(path), info,
-	    std::move(mapping), geometry, readonly);
+    auto *lo = new (std::nothrow) LogObject(std::string(path), std::move(mapping),
+	    geometry, readonly);
     if (lo == nullptr) {
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }

@@ -130,10 +130,10 @@ inline int ReadStart(int fd, void *buffer, std::size_t count, std::size_t &got) 
 
 /*
  * Map the first length bytes of the file path names, shared and
- * writable, provided it is still the file described by same (device and
- * inode). ENOENT when it is another file now.
+ * writable, provided it is still the file same remembers. ENOENT when it
+ * is another file now.
  */
-inline int MapStartWritable(const char *path, const FileInfo &same, std::size_t length,
+inline int MapStartWritable(const char *path, const FileIdentity &same, std::size_t length,
 	Mapping &out) noexcept {
     OwnedFd fd;
     FileInfo now;
@@ -141,7 +141,7 @@ inline int MapStartWritable(const char *path, const FileInfo &same, std::size_t 
     if (error == 0) {
 	error = DescribeFd(fd.get(), now);
     }
-    if (error == 0 && (now.device != same.device || now.inode != same.inode)) {
+    if (error == 0 && !same.Is(now.device, now.inode)) {
 	error = ENOENT;
     }
     return error != 0 ? error : Mapping::Create(fd.get(), 0, length, true, true, out);

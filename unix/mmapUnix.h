@@ -111,7 +111,7 @@ public:
 	if (::stat(path_, &st) != 0) {
 	    return errno;
 	}
-	if (st.st_dev != device_ || st.st_ino != inode_) {
+	if (!Is(st.st_dev, st.st_ino)) {
 	    return ENOENT;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -120,6 +120,11 @@ public:
 	look.size = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 	look.changed = st.st_ctim;
 	return 0;
+    }
+
+    /* Whether device and inode name the remembered file. */
+    bool Is(dev_t device, ino_t inode) const noexcept {
+	return device == device_ && inode == inode_;
     }
 
     /* The file's absolute name as it was opened ("" if unknown). */
