@@ -412,6 +412,8 @@ private:
     Found Normalise(std::uint64_t &pos, unsigned char header[RECORD_HEADER]) const noexcept;
     Found Resync(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
 	    std::uint64_t limit, unsigned char header[RECORD_HEADER]) const noexcept;
+    Found ResyncWithin(std::uint64_t &pos, std::uint64_t lowest, std::uint64_t below,
+	    std::uint64_t &walked, unsigned char header[RECORD_HEADER]) const noexcept;
     bool DropOldest(State &state, std::uint64_t &walked) const noexcept;
 
     /*
@@ -579,6 +581,24 @@ inline Log::Found Log::Resync(std::uint64_t &pos, std::uint64_t lowest, std::uin
 }
 
 /*
+ * Resync within what is left of a walk's WALK_LAPS laps (walked: the
+ * bytes the walk has gone so far, to which this adds its own): Invalid
+ * once they are used up.
+ */
+inline Log::Found Log::ResyncWithin(std::uint64_t &pos, std::uint64_t lowest,
+	std::uint64_t below, std::uint64_t &walked,
+	unsigned char header[RECORD_HEADER]) const noexcept {
+    const std::uint64_t budget = WALK_LAPS * area_;
+    if (walked >= budget) {
+	return Found::Invalid;
+    }
+    const std::uint64_t from = pos;
+    const Found found = Resync(pos, lowest, below, std::min(area_, budget - walked), header);
+    walked += Ahead(from, pos);
+    return found;
+}
+
+/*
  * Drop the oldest record from state (the caller holds the lock). A
  * damaged oldest record is stepped over by finding the next good one;
  * with none, or once the drops for one record have walked WALK_LAPS laps
@@ -594,11 +614,7 @@ inline bool Log::DropOldest(State &state, std::uint64_t &walked) const noexcept 
 	walked += RecordSize(Load32(header + R_LENGTH));
 	state.tailSeq++;
     } else if (found != Found::Fault) {
-	const std::uint64_t budget = WALK_LAPS * area_;
-	const std::uint64_t at = pos;
-	found = walked < budget ? Resync(pos, state.tailSeq + 1, state.nextSeq,
-		std::min(area_, budget - walked), header) : Found::Invalid;
-	walked += Ahead(at, pos);
+	found = ResyncWithin(pos, state.tailSeq + 1, state.nextSeq, walked, header);
 	if (found == Found::Record) {
 	    state.tailSeq = Load64(header + R_SEQ);
 	}
@@ -901,10 +917,8 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	    }
 	    /* Damaged: on to the next sound record (which, when only this
 	     * one's payload failed, is not the one at pos). */
-	    const std::uint64_t damagedAt = pos;
-	    const Found next = walked < budget ? Resync(pos, numbered ? seq + 1 : seq,
-		    start.nextSeq, std::min(area_, budget - walked), header) : Found::Invalid;
-	    walked += Ahead(damagedAt, pos);
+	    const Found next = ResyncWithin(pos, numbered ? seq + 1 : seq, start.nextSeq,
+		    walked, header);
 	    if (next == Found::Fault) {
 		return Status::Fault;
 	    }
