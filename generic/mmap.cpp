@@ -1395,9 +1395,7 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
     const LogInUse inUse(lo);
     for (;;) {
 	const mmaplog::Status status = lo.log.Append(messages, count, mmaplog::NowMicros(),
-		last, error, slept, [interp] {
-	    return Tcl_AsyncReady() || TimeLimitPassed(interp);
-	});
+		last, error, slept, [interp] { return SignalsDue(interp); });
 	if (status == mmaplog::Status::Ok) {
 	    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
 	    return TCL_OK;
@@ -1579,14 +1577,11 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
 	    || (objc == 4 && ParseLogNumber(interp, "milliseconds", objv[3], ms) != TCL_OK)) {
 	return TCL_ERROR;
     }
-    const bool forever = objc == 3;
-    const std::int64_t deadline = forever ? 0 : NowMs()
-	    + static_cast<std::int64_t>(std::min<std::uint64_t>(ms, INT64_MAX / 2));
+    const WaitDeadline deadline(objc == 3, ms);
     const LogInUse inUse(lo);
     int code = TCL_OK;
     for (;;) {
-	const std::int64_t slice = forever ? WAIT_SLICE_MS
-		: std::max<std::int64_t>(0, std::min(WAIT_SLICE_MS, deadline - NowMs()));
+	const std::int64_t slice = deadline.NextSleep();
 	bool arrived = false;
 	int error = 0;
 	const mmaplog::Status status = lo.log.Wait(seq, static_cast<long>(slice),
@@ -1595,7 +1590,7 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
 	    code = FailLogStatus(interp, lo, status, "waiting on", error);
 	    break;
 	}
-	if (arrived || (!forever && NowMs() >= deadline)) {
+	if (arrived || deadline.NextSleep() == 0) {
 	    Tcl_SetObjResult(interp, Tcl_NewBooleanObj(arrived));
 	    break;
 	}

@@ -406,6 +406,28 @@ NowMs() noexcept
  */
 constexpr std::int64_t WAIT_SLICE_MS = 250;
 
+/*
+ * When a wait of ms milliseconds (forever: none) ends, and how long each
+ * sleep in it may be: a slice, or what is left of the wait.
+ */
+class WaitDeadline {
+public:
+    WaitDeadline(bool forever, std::uint64_t ms) noexcept
+	: forever_(forever),
+	  /* Far enough that the sum cannot overflow; still ~292 million years. */
+	  at_(forever ? 0 : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
+		  ms, std::numeric_limits<std::int64_t>::max() / 2))) {}
+    /* Milliseconds the next sleep may take; 0 once the wait is over. */
+    std::int64_t NextSleep() const noexcept {
+	return forever_ ? WAIT_SLICE_MS
+		: std::max<std::int64_t>(0, std::min(WAIT_SLICE_MS, at_ - NowMs()));
+    }
+
+private:
+    bool forever_;
+    std::int64_t at_;
+};
+
 /* Whether interp has a time limit ([interp limit]) that has passed. */
 bool
 TimeLimitPassed(Tcl_Interp *interp) noexcept
@@ -417,6 +439,13 @@ TimeLimitPassed(Tcl_Interp *interp) noexcept
     Tcl_LimitGetTime(interp, &limit);
     Tcl_GetTime(&now);
     return now.sec > limit.sec || (now.sec == limit.sec && now.usec > limit.usec);
+}
+
+/* Whether a sleep must stop so that ServeSignals can do its work. */
+bool
+SignalsDue(Tcl_Interp *interp) noexcept
+{
+    return Tcl_AsyncReady() || TimeLimitPassed(interp);
 }
 
 /*
@@ -450,11 +479,11 @@ ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
 
 /*
  * mmap::wait's sleep on the word at target until it differs from
- * expected, a wake comes, or deadline (forever: none) passes.
+ * expected, a wake comes, or deadline passes.
  */
 int
 WaitOnWord(Tcl_Interp *interp, const Target &target, std::uint64_t expected,
-	bool forever, std::int64_t deadline)	/* not noexcept: ServeSignals */
+	const WaitDeadline &deadline)	/* not noexcept: ServeSignals */
 {
     std::atomic<std::uint64_t> &word = target.Word();
     const std::uint32_t expectedHalf = mmapunix::FutexHalfOf(expected);
@@ -469,14 +498,10 @@ WaitOnWord(Tcl_Interp *interp, const Target &target, std::uint64_t expected,
 	    Tcl_SetObjResult(interp, Tcl_NewIntObj(1));
 	    return TCL_OK;
 	}
-	std::int64_t slice = WAIT_SLICE_MS;
-	if (!forever) {
-	    const std::int64_t left = deadline - NowMs();
-	    if (left <= 0) {
-		Tcl_SetObjResult(interp, Tcl_NewIntObj(0));
-		return TCL_OK;
-	    }
-	    slice = std::min(slice, left);
+	const std::int64_t slice = deadline.NextSleep();
+	if (slice == 0) {
+	    Tcl_SetObjResult(interp, Tcl_NewIntObj(0));
+	    return TCL_OK;
 	}
 	const int status = mmapunix::WaitWhileEqual(mmapunix::FutexHalf(word),
 		expectedHalf, static_cast<long>(slice));
@@ -520,14 +545,10 @@ MmapWaitObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    || ResolveWord(interp, objv[1], objv[2], Access::Read, target) != TCL_OK) {
 	return TCL_ERROR;
     }
-    const bool forever = objc == 4;
-    /* Far enough that the sum cannot overflow; still ~292 million years. */
-    const std::int64_t deadline = forever ? 0
-	    : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
-		    timeout, std::numeric_limits<std::int64_t>::max() / 2));
+    const WaitDeadline deadline(objc == 4, timeout);
     Tcl_Channel channel = target.mc->channel;
     Tcl_RegisterChannel(nullptr, channel);
-    const int code = WaitOnWord(interp, target, expected, forever, deadline);
+    const int code = WaitOnWord(interp, target, expected, deadline);
     Tcl_UnregisterChannel(nullptr, channel);
     return code;
 }
@@ -578,7 +599,7 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
     do {
 	if (target.Guarded(interp, Access::Write, [&] {
 	    outcome = mmapunix::LockWord(word, slept, error,
-		    [=] { return Tcl_AsyncReady() || TimeLimitPassed(interp); });
+		    [=] { return SignalsDue(interp); });
 	}) != TCL_OK) {
 	    return TCL_ERROR;
 	}
