@@ -28,7 +28,7 @@
 #   FUZZ_MAX_LEN  largest input in bytes [1024]
 #   FUZZ_FLAGS    more libFuzzer flags (they win over the defaults above)
 #   FUZZ_CORPUS_OUT  copy the grown corpus to this directory
-#   FUZZ_COVERAGE=1  also print line coverage of mmap.cpp/mmapUnix.h by the
+#   FUZZ_COVERAGE=1  also print line coverage of generic/ and mmapUnix.h by the
 #                 corpus (needs llvm-profdata and llvm-cov: package llvm-14)
 #   MMAP_FUZZ_SHRINK=0  leave out the "shrink the file" operations
 #   MMAP_FUZZ_STATS=0   do not print the harness's operation counters
@@ -189,7 +189,7 @@ if [ "${FUZZ_COVERAGE:-0}" = 1 ]; then
         -runs=0 "$work/corpus" >"$work/cov.log" 2>&1)
     "$profdata" merge -sparse "$work/cov.profraw" -o "$work/cov.profdata"
     "$llvmcov" report "$BUILDDIR/fuzz_mmap_cov" -instr-profile="$work/cov.profdata" \
-        "$SRCDIR/generic/mmap.cpp" "$SRCDIR/unix/mmapUnix.h"
+        "$SRCDIR/generic/mmap.cpp" "$SRCDIR"/generic/mmap*.h "$SRCDIR/unix/mmapUnix.h"
 fi
 
 echo "libfuzzer.sh: OK execs=${execs:-?} exec/s=${speed:-?} cov=${cov:-?}" \

@@ -1,5 +1,5 @@
 /*
- * mmapAccess.h --
+ * mmapRegionCmds.h --
  *
  *	The commands that reach a region directly rather than through the
  *	channel: positioned copies (mmap::read, mmap::write), atomics on
@@ -7,18 +7,25 @@
  *	(mmap::wait, mmap::wake) and a lock kept in a word (mmap::lock).
  *	None of them moves the channel's position or touches Tcl's channel
  *	buffers; every access goes through the fault guard, so a file that
- *	shrank gives the channel's usual error. Included once, by mmap.cpp,
- *	after the region and the channel driver; the OS side of the words
+ *	shrank gives the channel's usual error. They find their region
+ *	through the channel face (mmapChannel.h); the OS side of the words
  *	is in unix/mmapShared.h.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
  */
 
-#ifndef MMAP_ACCESS_H
-#define MMAP_ACCESS_H
+#ifndef MMAP_REGION_CMDS_H
+#define MMAP_REGION_CMDS_H
 
-#include <ctime>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
 #include <limits>
+
+#include "mmapGlue.h"
+#include "mmapChannel.h"
+#include "mmapShared.h"
 
 namespace {
 
@@ -389,94 +396,6 @@ MmapCasObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     return TCL_OK;
 }
 
-/* Milliseconds on a clock that never jumps. */
-std::int64_t
-NowMs() noexcept
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
-}
-
-/*
- * A futex sleeps on only the 32-bit half of the word at its lower
- * address. A change to the other half alone, with its wake, can slip in
- * between our look at the whole word and the sleep; sleeping in slices
- * this long and looking again bounds how late such a change is seen.
- */
-constexpr std::int64_t WAIT_SLICE_MS = 250;
-
-/*
- * When a wait of ms milliseconds (forever: none) ends, and how long each
- * sleep in it may be: a slice, or what is left of the wait.
- */
-class WaitDeadline {
-public:
-    WaitDeadline(bool forever, std::uint64_t ms) noexcept
-	: forever_(forever),
-	  /* Far enough that the sum cannot overflow; still ~292 million years. */
-	  at_(forever ? 0 : NowMs() + static_cast<std::int64_t>(std::min<std::uint64_t>(
-		  ms, std::numeric_limits<std::int64_t>::max() / 2))) {}
-    /* Milliseconds the next sleep may take; 0 once the wait is over. */
-    std::int64_t NextSleep() const noexcept {
-	return forever_ ? WAIT_SLICE_MS
-		: std::max<std::int64_t>(0, std::min(WAIT_SLICE_MS, at_ - NowMs()));
-    }
-
-private:
-    bool forever_;
-    std::int64_t at_;
-};
-
-/* Whether interp has a time limit ([interp limit]) that has passed. */
-bool
-TimeLimitPassed(Tcl_Interp *interp) noexcept
-{
-    if (!Tcl_LimitTypeEnabled(interp, TCL_LIMIT_TIME)) {
-	return false;
-    }
-    Tcl_Time limit, now;
-    Tcl_LimitGetTime(interp, &limit);
-    Tcl_GetTime(&now);
-    return now.sec > limit.sec || (now.sec == limit.sec && now.usec > limit.usec);
-}
-
-/* Whether a sleep must stop so that ServeSignals can do its work. */
-bool
-SignalsDue(Tcl_Interp *interp) noexcept
-{
-    return Tcl_AsyncReady() || TimeLimitPassed(interp);
-}
-
-/*
- * What a long sleep owes the interp, as [after] does it: the
- * asynchronous handlers Tcl has pending run (TclX's [signal error] and
- * [signal trap] work through them, so a trapped SIGINT can end a wait),
- * and a time limit that passed ends the command (unless its handlers
- * extend it). TCL_OK to sleep on, else the code to end the command with.
- * A handler's script may close the channel: callers hold it open
- * (Tcl_RegisterChannel) meanwhile.
- */
-int
-ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
-{
-    if (Tcl_AsyncReady()) {
-	if (const int code = Tcl_AsyncInvoke(interp, TCL_OK)) {
-	    return code;
-	}
-    }
-    if (TimeLimitPassed(interp)) {
-	/* Tcl looks at the clock only every granularity-th time it is ready. */
-	const int calls = Tcl_LimitGetGranularity(interp, TCL_LIMIT_TIME);
-	for (int i = 0; i < calls; i++) {
-	    if (Tcl_LimitReady(interp) && Tcl_LimitCheck(interp) != TCL_OK) {
-		return TCL_ERROR;
-	    }
-	}
-    }
-    return TCL_OK;
-}
-
 /*
  * mmap::wait's sleep on the word at target until it differs from
  * expected, a wake comes, or deadline passes.
@@ -690,9 +609,9 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     return code;
 }
 
-/* Create the commands of this file in interp's ::mmap namespace. */
+/* Create the region commands in interp's ::mmap namespace. */
 int
-CreateAccessCommands(Tcl_Interp *interp) noexcept
+CreateRegionCommands(Tcl_Interp *interp) noexcept
 {
     static const struct {
 	const char *name;
@@ -717,4 +636,5 @@ CreateAccessCommands(Tcl_Interp *interp) noexcept
 
 } // namespace
 
-#endif /* MMAP_ACCESS_H */
+#endif /* MMAP_REGION_CMDS_H */
+
