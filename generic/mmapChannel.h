@@ -64,6 +64,14 @@ struct MmapChannel {
 					 * so no other error can have its
 					 * address): only it may be dropped */
 
+    /*
+     * Who needs the region mapped: the channel, and each mmap::lock whose
+     * script runs (a script that closes the channel must get the close's
+     * errors and its msync then and there, yet the lock word must stay
+     * mapped until it is released). The last to let go frees it.
+     */
+    std::atomic<int> holds{1};
+
     MmapChannel() noexcept = default;
     MmapChannel(const MmapChannel &) = delete;
     MmapChannel &operator=(const MmapChannel &) = delete;
@@ -81,6 +89,14 @@ struct MmapChannel {
     static constexpr std::chrono::milliseconds RETRY_TIME{20};
 
     std::size_t Length() const noexcept { return mapping.length(); }
+
+    void Hold() noexcept { holds.fetch_add(1, std::memory_order_relaxed); }
+    /* Let go of the region; frees it (and this) if it was the last hold. */
+    static void LetGo(MmapChannel *mc) noexcept {
+	if (mc->holds.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+	    delete mc;
+	}
+    }
 
     /*
      * Copy region bytes [at, at+count) out, stopping before the first
@@ -615,8 +631,11 @@ MmapClose2(void *instanceData, Tcl_Interp *interp, int flags) noexcept
 		Tcl_SetChannelErrorInterp);
     }
     mc->StopTimer();
-    const int error = mc->mapping.Close();
-    delete mc;
+    /* An mmap::lock still holding the region unmaps it later; the close
+     * syncs it now all the same, and reports how that went. */
+    const int error = mc->holds.load(std::memory_order_acquire) > 1
+	    ? mc->mapping.SyncRange(0, mc->Length(), true) : mc->mapping.Close();
+    MmapChannel::LetGo(mc);
     return error;
 }
 

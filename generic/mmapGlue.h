@@ -237,7 +237,7 @@ TimeLimitPassed(Tcl_Interp *interp) noexcept
 bool
 SignalsDue(Tcl_Interp *interp) noexcept
 {
-    return Tcl_AsyncReady() || TimeLimitPassed(interp);
+    return Tcl_AsyncReady() || TimeLimitPassed(interp) || Tcl_InterpDeleted(interp);
 }
 
 /*
@@ -245,9 +245,12 @@ SignalsDue(Tcl_Interp *interp) noexcept
  * asynchronous handlers Tcl has pending run (TclX's [signal error] and
  * [signal trap] work through them, so a trapped SIGINT can end a wait),
  * and a time limit that passed ends the command (unless its handlers
- * extend it). TCL_OK to sleep on, else the code to end the command with.
- * A handler's script may close the channel: callers hold it open
- * (Tcl_RegisterChannel) meanwhile.
+ * extend it). So do [interp cancel] and [thread::cancel] (Tcl delivers
+ * them as asynchronous handlers that mark the interp), and the deletion
+ * of the interp by a handler: nothing is left to wait for. TCL_OK to
+ * sleep on, else the code to end the command with. A handler's script
+ * may close the channel: callers hold it open (Tcl_RegisterChannel)
+ * meanwhile.
  */
 int
 ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
@@ -256,6 +259,14 @@ ServeSignals(Tcl_Interp *interp)	/* not noexcept: see MayExitThread */
 	if (const int code = Tcl_AsyncInvoke(interp, TCL_OK)) {
 	    return code;
 	}
+    }
+    if (Tcl_Canceled(interp, TCL_LEAVE_ERR_MSG) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    if (Tcl_InterpDeleted(interp)) {
+	return Fail(interp, Tcl_NewStringObj(
+		"the interpreter was deleted while the command waited", -1),
+		{"MMAP", "INTERP", "DELETED"});
     }
     if (TimeLimitPassed(interp)) {
 	/* Tcl looks at the clock only every granularity-th time it is ready. */

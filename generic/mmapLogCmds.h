@@ -65,17 +65,23 @@ LogFileShrank(const LogObject &lo, mmapunix::FileLook &now) noexcept
 
 /*
  * The error for a fault: a page of the log's file is gone. The channel's
- * wording, and POSIX EIO, as for a shrunk mapped file.
+ * wording, and POSIX EIO, as for a shrunk mapped file; an append into a
+ * hole of a sparse log on a full file system, ENOSPC, as the channel
+ * says for the same fault.
  */
 int
 FailLogFault(Tcl_Interp *interp, const LogObject &lo, const char *verb) noexcept
 {
     mmapunix::FileLook now;
-    Tcl_Obj *message = LogFileShrank(lo, now)
+    const bool shrank = LogFileShrank(lo, now);
+    const bool full = !shrank && std::strcmp(verb, "appending to") == 0
+	    && lo.file.FileSystemFull();
+    const int error = full ? ENOSPC : EIO;
+    Tcl_Obj *message = shrank
 	    ? ShrankMessage(verb, "log ", lo.path.c_str(), now.size, lo.geometry.fileSize)
 	    : Tcl_ObjPrintf("error %s log \"%s\": %s", verb, lo.path.c_str(),
-		    Tcl_ErrnoMsg(EIO));
-    Tcl_SetObjErrorCode(interp, PosixCode(EIO));
+		    Tcl_ErrnoMsg(error));
+    Tcl_SetObjErrorCode(interp, PosixCode(error));
     Tcl_SetObjResult(interp, message);
     return TCL_ERROR;
 }
@@ -347,11 +353,40 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
      * The list is built from an array sized for the records expected, and
      * records the writers overwrote while they were read are dropped from
      * its front afterwards.
+     *
+     * Tcl ends the process when it cannot allocate a value, so, as
+     * mmap::read does, the allocator is asked first: before the values of
+     * a record are made, memory for them must have been seen free in a
+     * chunk probed (and given back) since the last look. A big log may
+     * well not fit in memory as one list.
      */
     std::vector<Tcl_Obj *> words;
     mmaplog::ReadResult result;
     mmaplog::Status status;
     std::size_t stale = 0;
+    std::uint64_t seenFree = 0;
+    bool noMemory = false;
+    const auto reserve = [&](std::uint64_t bytes) {
+	constexpr std::uint64_t CHUNK = 4 << 20;
+	if (bytes <= seenFree) {
+	    seenFree -= bytes;
+	    return true;
+	}
+	const std::uint64_t probe = std::max(bytes, CHUNK);
+	void *block = probe <= std::numeric_limits<TclSize>::max() / 2
+		? Tcl_AttemptAlloc(static_cast<TclSize>(probe)) : nullptr;
+	if (block == nullptr) {
+	    noMemory = true;
+	    return false;
+	}
+	Tcl_Free(static_cast<char *>(block));
+	seenFree = probe - bytes;
+	return true;
+    };
+    /* Stay below the longest list Tcl can make, which it also enforces
+     * by ending the process. */
+    constexpr std::size_t MAX_WORDS =
+	    std::numeric_limits<TclSize>::max() / sizeof(Tcl_Obj *) / 2;
     try {
 	mmaplog::State now;
 	if ((status = lo.log.Snapshot(now)) == mmaplog::Status::Ok) {
@@ -361,6 +396,13 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 	    words.reserve(3 * static_cast<std::size_t>(expected));
 	    status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
 		    const char *bytes, std::uint32_t length) {
+		/* Three values, a list slot each, the text (twice when
+		 * converted) and the allocator's overhead. */
+		if (words.size() + 3 > MAX_WORDS || !reserve(3 * (sizeof(Tcl_Obj)
+			+ sizeof(Tcl_Obj *)) + 2 * std::uint64_t{length} + 64)) {
+		    noMemory = true;
+		    return false;
+		}
 		Tcl_Obj *triple[] = {Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq)),
 			Tcl_NewWideIntObj(time), MessageObj(bytes, length)};
 		for (Tcl_Obj *word : triple) {
@@ -381,7 +423,17 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
     } catch (const std::bad_alloc &) {
 	status = mmaplog::Status::NoMemory;
     }
+    if (noMemory) {
+	status = mmaplog::Status::NoMemory;
+    }
     status = ShrinkOrDamage(lo, status, result);
+    /* The list's array is one block: it must fit as one. */
+    if (status == mmaplog::Status::Ok) {
+	seenFree = 0;
+	if (!reserve(sizeof(Tcl_Obj *) * (words.size() - 3 * stale) + 256)) {
+	    status = mmaplog::Status::NoMemory;
+	}
+    }
     if (status == mmaplog::Status::Ok) {
 	Tcl_SetObjResult(interp, Tcl_NewListObj(static_cast<TclSize>(words.size() - 3 * stale),
 		words.data() + 3 * stale));
@@ -396,6 +448,38 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
     }
     return status == mmaplog::Status::Ok ? TCL_OK
 	    : FailLogStatus(interp, lo, status, "reading");
+}
+
+/*
+ * $log next: the number the next append will get, as committed, without
+ * walking the records (info's "next" walks them all). A follower that
+ * waited for a number and read nothing (the records there are damaged)
+ * goes on from here.
+ */
+int
+LogNext(Tcl_Interp *interp, LogObject &lo) noexcept
+{
+    mmaplog::State state;
+    const mmaplog::Status status = lo.log.Snapshot(state);
+    if (status != mmaplog::Status::Ok) {
+	return FailLogStatus(interp, lo, status, "reading");
+    }
+    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(state.nextSeq)));
+    return TCL_OK;
+}
+
+/*
+ * Whether the log's path still names the file the log has open: not
+ * after the file was removed, renamed, or replaced by a rename over it.
+ * Appends then go on into the open file, which others opening the path
+ * no longer see.
+ */
+bool
+PathNamesLog(const LogObject &lo) noexcept
+{
+    const char *name = lo.file.Path()[0] != '\0' ? lo.file.Path() : lo.path.c_str();
+    struct stat st;
+    return ::stat(name, &st) == 0 && lo.file.Is(st.st_dev, st.st_ino);
 }
 
 /* $log info: a dict. Walks and verifies the whole log. */
@@ -426,6 +510,7 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
 	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.damaged))},
 	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
 	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
+	    {"onpath", Tcl_NewBooleanObj(PathNamesLog(lo))},
 	    {"version", Tcl_NewIntObj(static_cast<int>(mmaplog::VERSION))},
 	};
 	Tcl_Obj *dict = Tcl_NewDictObj();
@@ -482,6 +567,9 @@ LogWait(Tcl_Interp *interp, LogObject &lo, int objc,
 	    || (objc == 4 && ParseLogNumber(interp, "milliseconds", objv[3], ms) != TCL_OK)) {
 	return TCL_ERROR;
     }
+    /* Records are numbered from 1: none numbered 0 or later exists until
+     * record 1 does. */
+    seq = std::max<std::uint64_t>(seq, 1);
     const WaitDeadline deadline(objc == 3, ms);
     const LogInUse inUse(lo);
     int code = TCL_OK;
@@ -522,9 +610,9 @@ int
 LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])	/* not noexcept: LogWait */
 {
-    static const char *const methods[] = {"append", "close", "info", "read", "sync",
-	    "wait", nullptr};
-    enum Method { M_APPEND, M_CLOSE, M_INFO, M_READ, M_SYNC, M_WAIT };
+    static const char *const methods[] = {"append", "close", "info", "next", "read",
+	    "sync", "wait", nullptr};
+    enum Method { M_APPEND, M_CLOSE, M_INFO, M_NEXT, M_READ, M_SYNC, M_WAIT };
     auto &lo = *static_cast<LogObject *>(clientData);
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
@@ -534,15 +622,17 @@ LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
     if (Tcl_GetIndexFromObj(nullptr, objv[1], methods, "method", 0, &method) != TCL_OK) {
 	const char *given = Tcl_GetString(objv[1]);
 	return Fail(interp, Tcl_ObjPrintf("bad method \"%s\": must be append, close,"
-		" info, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
+		" info, next, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
     }
-    if ((method == M_CLOSE || method == M_INFO || method == M_SYNC) && objc != 2) {
+    if ((method == M_CLOSE || method == M_INFO || method == M_NEXT || method == M_SYNC)
+	    && objc != 2) {
 	Tcl_WrongNumArgs(interp, 2, objv, nullptr);
 	return TCL_ERROR;
     }
     switch (method) {
     case M_APPEND: return LogAppend(interp, lo, objc, objv);
     case M_INFO: return LogInfo(interp, lo);
+    case M_NEXT: return LogNext(interp, lo);
     case M_READ: return LogRead(interp, lo, objc, objv);
     case M_WAIT: return LogWait(interp, lo, objc, objv);
     default: break;
@@ -736,8 +826,13 @@ LogOpen(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]) noexcept
     if (OpenLogFile(interp, path, readonly, haveSize, size, fd.get(), lo) != TCL_OK) {
 	return TCL_ERROR;
     }
+    /* Never replace a command: a renamed log or a user's proc may hold
+     * the next name, as an open channel keeps its name from [open]. */
     char command[40];
-    std::snprintf(command, sizeof command, "::mmap::log%lu", logCounter.fetch_add(1) + 1);
+    do {
+	std::snprintf(command, sizeof command, "::mmap::log%lu",
+		logCounter.fetch_add(1) + 1);
+    } while (Tcl_FindCommand(interp, command, nullptr, TCL_GLOBAL_ONLY) != nullptr);
     lo->token = Tcl_CreateObjCommand(interp, command, LogObjCmd, lo, LogDeleted);
     Tcl_SetObjResult(interp, Tcl_NewStringObj(command, -1));
     return TCL_OK;

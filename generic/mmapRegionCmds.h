@@ -423,7 +423,7 @@ WaitOnWord(Tcl_Interp *interp, const Target &target, std::uint64_t expected,
 	    return TCL_OK;
 	}
 	const int status = mmapunix::WaitWhileEqual(mmapunix::FutexHalf(word),
-		expectedHalf, static_cast<long>(slice));
+		expectedHalf, static_cast<long>(slice), target.mc->shared);
 	if (status == 0) {
 	    Tcl_SetObjResult(interp, Tcl_NewIntObj(1));
 	    return TCL_OK;
@@ -489,8 +489,14 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    || ResolveWord(interp, objv[1], objv[2], Access::Read, target) != TCL_OK) {
 	return TCL_ERROR;
     }
+    /* The kernel reads a count of 0 as 1: asked to wake none, wake none. */
+    if (count == 0) {
+	Tcl_SetObjResult(interp, Tcl_NewIntObj(0));
+	return TCL_OK;
+    }
     const int woken = mmapunix::WakeWaiters(mmapunix::FutexHalf(target.Word()),
-	    static_cast<int>(std::min<std::uint64_t>(count, INT_MAX)));
+	    static_cast<int>(std::min<std::uint64_t>(count, INT_MAX)),
+	    target.mc->shared);
     if (woken == -EFAULT) {
 	return target.FailFault(interp, Access::Read);
     }
@@ -503,16 +509,15 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 /*
- * mmap::lock's work once the channel is held open: take the lock (a
- * locker sleeping for a live holder serves signals like mmap::wait), run
- * the script, release the lock.
+ * mmap::lock's first step, with the channel held open: take the lock (a
+ * locker sleeping for a live holder serves signals like mmap::wait).
  */
 int
-LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
-	Tcl_Obj *script)	/* not noexcept: see MayExitThread */
+TakeLock(Tcl_Interp *interp, const Target &target,
+	mmapunix::LockOutcome &outcome)	/* not noexcept: see MayExitThread */
 {
     std::atomic<std::uint64_t> &word = target.Word();
-    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+    outcome = mmapunix::LockOutcome::Failed;
     bool slept = false;
     int error = 0;
     do {
@@ -544,7 +549,18 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
     case mmapunix::LockOutcome::Interrupted:
 	break;
     }
+    return TCL_OK;
+}
 
+/*
+ * Then, with the region held (not the channel): run the script, release
+ * the lock.
+ */
+int
+RunLocked(Tcl_Interp *interp, const Target &target, mmapunix::LockOutcome outcome,
+	Tcl_Obj *recoveredVar, Tcl_Obj *script)	/* not noexcept: see MayExitThread */
+{
+    std::atomic<std::uint64_t> &word = target.Word();
     const bool recovered = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
     int code = TCL_OK;
     if (recoveredVar != nullptr && Tcl_ObjSetVar2(interp, recoveredVar, nullptr,
@@ -567,8 +583,8 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
  *
  * The script runs in the caller's frame, like the body of [if]; its
  * result and return code (error, return, break, continue) are the
- * command's. The channel is held open until the lock is released, so a
- * script that closes it cannot unmap the word under us.
+ * command's. The region is held mapped until the lock is released, so a
+ * script that closes the channel cannot unmap the word under us.
  *
  * Not noexcept, as the script may end the thread (see MayExitThread).
  * Its forced unwinding touches nothing on the way: the lock stays with a
@@ -602,10 +618,23 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 	    target) != TCL_OK) {
 	return TCL_ERROR;
     }
-    Tcl_Channel channel = target.mc->channel;
+    /*
+     * Held open while the lock is taken, as mmap::wait does (a signal
+     * handler may close it); while the script runs only the region is
+     * held: a [close] there is a real close, whose errors and msync the
+     * script sees, and the word stays mapped until it is released.
+     */
+    MmapChannel *mc = target.mc;
+    Tcl_Channel channel = mc->channel;
     Tcl_RegisterChannel(nullptr, channel);
-    const int code = LockAndRun(interp, target, recoveredVar, objv[first + 2]);
+    mmapunix::LockOutcome outcome;
+    int code = TakeLock(interp, target, outcome);
+    mc->Hold();
     Tcl_UnregisterChannel(nullptr, channel);
+    if (code == TCL_OK) {
+	code = RunLocked(interp, target, outcome, recoveredVar, objv[first + 2]);
+    }
+    MmapChannel::LetGo(mc);
     return code;
 }
 

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include <fcntl.h>
@@ -80,12 +81,19 @@ inline bool NamesNonRegular(const char *path) noexcept {
 
 /*
  * Create path as a file of size bytes that starts with the count bytes
- * at head, atomically: the file is made under a temporary name in the
- * same directory and linked into place, so no process ever sees it half
- * made. Its blocks are allocated now where the file system can, so that
- * writes through a mapping cannot meet a full disk later. Returns 0,
- * EEXIST when path already exists (another process may have just made
- * it), or another errno value; the temporary name is gone either way.
+ * at head, atomically: the file is made without a name, or under a
+ * temporary one, in the same directory and linked into place, so no
+ * process ever sees it half made. Its blocks are allocated now where the
+ * file system can, so that writes through a mapping cannot meet a full
+ * disk later. Returns 0, EEXIST when path already exists (another
+ * process may have just made it), or another errno value; a temporary
+ * name is gone either way.
+ *
+ * On Linux the file is made nameless (O_TMPFILE) and linked through
+ * /proc/self/fd, so any name the directory can hold works. Elsewhere, or
+ * where the file system or /proc lacks that, the temporary name is short
+ * and independent of path's last component, so that it too fits any
+ * directory that can hold path.
  */
 inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
 	const unsigned char *head, std::size_t count) noexcept {
@@ -93,15 +101,25 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
     std::string temp;
     OwnedFd fd;
     try {
-	do {
-	    temp = path + ".new-" + std::to_string(::getpid()) + "-"
+	const std::size_t slash = path.rfind('/');
+	const std::string dir = slash == std::string::npos ? std::string(".")
+		: slash == 0 ? std::string("/") : path.substr(0, slash);
+#if defined(__linux__) && defined(O_TMPFILE)
+	if (::access("/proc/self/fd", X_OK) == 0) {
+	    fd.Reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666));
+	}
+#endif
+	const std::string prefix = slash == std::string::npos ? std::string()
+		: path.substr(0, slash + 1);
+	while (fd.get() < 0) {
+	    temp = prefix + ".mmaplog-" + std::to_string(::getpid()) + "-"
 		    + std::to_string(attempt.fetch_add(1));
 	    const int made = ::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	    if (made < 0 && errno != EEXIST) {
 		return errno;
 	    }
 	    fd.Reset(made);
-	} while (fd.get() < 0);
+	}
     } catch (const std::bad_alloc &) {
 	return ENOMEM;
     }
@@ -110,11 +128,23 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
 	error = 0;	/* a file system without allocation: holes it is */
     }
     if (error == 0 && (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0
-	    || ::pwrite(fd.get(), head, count, 0) != static_cast<ssize_t>(count)
-	    || ::link(temp.c_str(), path.c_str()) != 0)) {
+	    || ::pwrite(fd.get(), head, count, 0) != static_cast<ssize_t>(count))) {
 	error = errno != 0 ? errno : EIO;
     }
-    ::unlink(temp.c_str());
+    if (error == 0) {
+	if (temp.empty()) {
+	    char link[32];
+	    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+	    if (::linkat(AT_FDCWD, link, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+		error = errno;
+	    }
+	} else if (::link(temp.c_str(), path.c_str()) != 0) {
+	    error = errno;
+	}
+    }
+    if (!temp.empty()) {
+	::unlink(temp.c_str());
+    }
     return error;
 }
 

@@ -74,23 +74,28 @@ constexpr std::uint32_t FutexHalfOf(std::uint64_t value) noexcept {
  *
  * On Linux this is FUTEX_WAIT without FUTEX_PRIVATE_FLAG, so a sleeper
  * in one process is woken by WakeWaiters in another that maps the same
- * file. Elsewhere there is no portable equivalent: the word is polled
+ * file. A word in a private mapping (shared false) is this process's own
+ * copy: its sleepers use FUTEX_PRIVATE_FLAG, which keys them by address
+ * in this process alone, so no other process reaches them, and the
+ * kernel need not touch the page (a shared futex on a writable private
+ * page would copy it, cutting it off from the file). Elsewhere there is no portable equivalent: the word is polled
  * every millisecond, which costs a little CPU and up to a millisecond of
  * latency, and WakeWaiters wakes nobody (the sleepers see the change).
  */
 inline int WaitWhileEqual(const std::atomic<std::uint32_t> &word,
-	std::uint32_t expected, long timeoutMs) noexcept {
+	std::uint32_t expected, long timeoutMs, bool shared = true) noexcept {
 #ifdef __linux__
     struct timespec limit;
     limit.tv_sec = timeoutMs / 1000;
     limit.tv_nsec = (timeoutMs % 1000) * 1000000L;
     if (::syscall(SYS_futex, const_cast<std::atomic<std::uint32_t> *>(&word),
-	    FUTEX_WAIT, expected, timeoutMs < 0 ? nullptr : &limit,
+	    shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, expected, timeoutMs < 0 ? nullptr : &limit,
 	    nullptr, 0) == 0) {
 	return 0;
     }
     return errno == EAGAIN ? 0 : errno;	/* EAGAIN: the word had changed */
 #else
+    (void) shared;
     for (long waited = 0; word.load() == expected; waited++) {
 	if (timeoutMs >= 0 && waited >= timeoutMs) {
 	    return ETIMEDOUT;
@@ -105,18 +110,21 @@ inline int WaitWhileEqual(const std::atomic<std::uint32_t> &word,
 }
 
 /*
- * Wake up to count sleepers on word (INT_MAX: all). Returns how many were
- * woken, or -errno.
+ * Wake up to count sleepers on word (INT_MAX: all); shared false: only
+ * this process's sleepers on its private copy (see WaitWhileEqual).
+ * Returns how many were woken, or -errno.
  */
-inline int WakeWaiters(const std::atomic<std::uint32_t> &word, int count) noexcept {
+inline int WakeWaiters(const std::atomic<std::uint32_t> &word, int count,
+	bool shared = true) noexcept {
 #ifdef __linux__
     const long woken = ::syscall(SYS_futex,
-	    const_cast<std::atomic<std::uint32_t> *>(&word), FUTEX_WAKE, count,
-	    nullptr, nullptr, 0);
+	    const_cast<std::atomic<std::uint32_t> *>(&word),
+	    shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
     return woken >= 0 ? static_cast<int>(woken) : -errno;
 #else
     (void) word;
     (void) count;
+    (void) shared;
     return 0;
 #endif
 }
