@@ -631,6 +631,9 @@ MmapClose2(void *instanceData, Tcl_Interp *interp, int flags) noexcept
 		Tcl_SetChannelErrorInterp);
     }
     mc->StopTimer();
+    /* Its Tcl value goes in this thread: the region may outlive the
+     * channel in another (an mmap::lock whose script transferred it). */
+    mc->ForgetReport();
     /* An mmap::lock still holding the region unmaps it later; the close
      * syncs it now all the same, and reports how that went. */
     const int error = mc->holds.load(std::memory_order_acquire) > 1

@@ -467,9 +467,14 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 	    seenFree -= bytes;
 	    return true;
 	}
+#if TCL_MAJOR_VERSION < 9
+	using AllocSize = unsigned int;	/* Tcl_AttemptAlloc's parameter */
+#else
+	using AllocSize = std::size_t;
+#endif
 	const std::uint64_t probe = std::max(bytes, CHUNK);
-	void *block = probe <= std::numeric_limits<TclSize>::max() / 2
-		? Tcl_AttemptAlloc(static_cast<TclSize>(probe)) : nullptr;
+	void *block = probe <= std::numeric_limits<AllocSize>::max()
+		? Tcl_AttemptAlloc(static_cast<AllocSize>(probe)) : nullptr;
 	if (block == nullptr) {
 	    noMemory = true;
 	    return false;
