@@ -79,6 +79,24 @@ inline bool NamesNonRegular(const char *path) noexcept {
     return ::stat(path, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
+namespace detail {
+
+/* Give the new file at fd its size, blocks and first bytes. */
+inline int FillNewFile(int fd, std::uint64_t size, const unsigned char *head,
+	std::size_t count) noexcept {
+    int error = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (error == EOPNOTSUPP || error == EINVAL) {
+	error = 0;	/* a file system without allocation: holes it is */
+    }
+    if (error == 0 && (::ftruncate(fd, static_cast<off_t>(size)) != 0
+	    || ::pwrite(fd, head, count, 0) != static_cast<ssize_t>(count))) {
+	error = errno != 0 ? errno : EIO;
+    }
+    return error;
+}
+
+} // namespace detail
+
 /*
  * Create path as a file of size bytes that starts with the count bytes
  * at head, atomically: the file is made without a name, or under a
@@ -102,11 +120,24 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
     OwnedFd fd;
     try {
 	const std::size_t slash = path.rfind('/');
+#if defined(__linux__) && defined(O_TMPFILE)
 	const std::string dir = slash == std::string::npos ? std::string(".")
 		: slash == 0 ? std::string("/") : path.substr(0, slash);
-#if defined(__linux__) && defined(O_TMPFILE)
-	if (::access("/proc/self/fd", X_OK) == 0) {
-	    fd.Reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666));
+	fd.Reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666));
+	if (fd.get() >= 0) {
+	    if (const int error = detail::FillNewFile(fd.get(), size, head, count)) {
+		return error;
+	    }
+	    char link[32];
+	    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+	    if (::linkat(AT_FDCWD, link, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+		return 0;
+	    }
+	    /* ENOENT: no /proc to link through; try a name instead. */
+	    if (errno != ENOENT) {
+		return errno;
+	    }
+	    fd.Reset(-1);
 	}
 #endif
 	const std::string prefix = slash == std::string::npos ? std::string()
@@ -123,28 +154,11 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
     } catch (const std::bad_alloc &) {
 	return ENOMEM;
     }
-    int error = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
-    if (error == EOPNOTSUPP || error == EINVAL) {
-	error = 0;	/* a file system without allocation: holes it is */
+    int error = detail::FillNewFile(fd.get(), size, head, count);
+    if (error == 0 && ::link(temp.c_str(), path.c_str()) != 0) {
+	error = errno;
     }
-    if (error == 0 && (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0
-	    || ::pwrite(fd.get(), head, count, 0) != static_cast<ssize_t>(count))) {
-	error = errno != 0 ? errno : EIO;
-    }
-    if (error == 0) {
-	if (temp.empty()) {
-	    char link[32];
-	    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
-	    if (::linkat(AT_FDCWD, link, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-		error = errno;
-	    }
-	} else if (::link(temp.c_str(), path.c_str()) != 0) {
-	    error = errno;
-	}
-    }
-    if (!temp.empty()) {
-	::unlink(temp.c_str());
-    }
+    ::unlink(temp.c_str());
     return error;
 }
 
