@@ -317,17 +317,20 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
     }
 }
 
-/* $log read ?-from seq? ?-count n? ?-last n? */
+/*
+ * The options of [read] and [foreach] (?-from seq? ?-count n? ?-last n?),
+ * in objv[first] up to objv[end] (not included), into request.
+ */
 int
-LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+ParseReadOptions(Tcl_Interp *interp, Tcl_Obj *const objv[], int first, int end,
+	mmaplog::ReadRequest &request) noexcept
 {
     static const char *const options[] = {"-count", "-from", "-last", nullptr};
-    mmaplog::ReadRequest request;
     /* Another program (or a Tcl 9 writer) may store longer messages than
      * a Tcl 8.6 value can hold. */
     request.longest = static_cast<std::uint64_t>(std::numeric_limits<TclSize>::max());
     std::uint64_t *targets[] = {&request.count, &request.from, &request.last};
-    for (int i = 2; i < objc; i += 2) {
+    for (int i = first; i < end; i += 2) {
 	int index;
 	if (Tcl_GetIndexFromObj(nullptr, objv[i], options, "option", 0, &index) != TCL_OK) {
 	    const char *given = Tcl_GetString(objv[i]);
@@ -335,13 +338,34 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 		    "bad option \"%s\": must be -count, -from, or -last", given),
 		    {"MMAP", "OPTION", "UNKNOWN", given});
 	}
-	if (i + 1 >= objc) {
+	if (i + 1 >= end) {
 	    return Fail(interp, Tcl_ObjPrintf("missing value for option \"%s\"",
 		    options[index]), {"MMAP", "OPTION", "NOVALUE", options[index]});
 	}
 	if (ParseSize(interp, options[index], objv[i + 1], *targets[index]) != TCL_OK) {
 	    return TCL_ERROR;
 	}
+    }
+    return TCL_OK;
+}
+
+/* The error for a record too long for a Tcl value (Status::TooLong). */
+int
+FailTooLong(Tcl_Interp *interp, const LogObject &lo,
+	const mmaplog::ReadResult &result) noexcept
+{
+    return Fail(interp, Tcl_ObjPrintf("record %s of log \"%s\" has %s bytes: more than"
+	    " a Tcl value can hold", Decimal(result.longSeq).text, lo.path.c_str(),
+	    Decimal(result.longLength).text), {"MMAP", "LOG", "TOOLONG", lo.path.c_str()});
+}
+
+/* $log read ?-from seq? ?-count n? ?-last n? */
+int
+LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    mmaplog::ReadRequest request;
+    if (ParseReadOptions(interp, objv, 2, objc, request) != TCL_OK) {
+	return TCL_ERROR;
     }
     /*
      * The list is built from an array sized for the records expected, and
@@ -390,12 +414,162 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 	Tcl_DecrRefCount(word);
     }
     if (status == mmaplog::Status::TooLong) {
-	return Fail(interp, Tcl_ObjPrintf("record %s of log \"%s\" has %s bytes: more than"
-		" a Tcl value can hold", Decimal(result.longSeq).text, lo.path.c_str(),
-		Decimal(result.longLength).text), {"MMAP", "LOG", "TOOLONG", lo.path.c_str()});
+	return FailTooLong(interp, lo, result);
     }
     return status == mmaplog::Status::Ok ? TCL_OK
 	    : FailLogStatus(interp, lo, status, "reading");
+}
+
+/*
+ * Holds references to the values a [foreach] uses across its script's
+ * runs (its variable names, its script): the script may change or drop
+ * the caller's copies. Released however the loop ends, by a forced
+ * unwinding too.
+ */
+class HeldObjs {
+public:
+    HeldObjs() noexcept = default;
+    void Hold(Tcl_Obj *obj) noexcept {
+	Tcl_IncrRefCount(obj);
+	objs_[count_++] = obj;
+    }
+    ~HeldObjs() {
+	while (count_ > 0) {
+	    Tcl_DecrRefCount(objs_[--count_]);
+	}
+    }
+    HeldObjs(const HeldObjs &) = delete;
+    HeldObjs &operator=(const HeldObjs &) = delete;
+
+private:
+    Tcl_Obj *objs_[4] = {};
+    int count_ = 0;
+};
+
+/*
+ * $log foreach varList ?-from seq? ?-count n? ?-last n? script
+ *
+ * Runs script in the caller's frame once per record of the range [read]
+ * returns for the same options, oldest first, with the variables of
+ * varList (one to three names) set to the record's number, time and
+ * message in that order; fewer names take the first fields. No list of
+ * the range is built: each record goes from Log::Read's walk to the
+ * script, so the memory used does not grow with the range. The walk
+ * ends at the next number of the committed state at its start: records
+ * appended meanwhile (by the script too) are not visited.
+ *
+ * [read] drops, after its walk, the records numbered below the final
+ * state's oldest: writers overwrote them while it copied them. A loop
+ * cannot take back a record its script has seen, so each record is
+ * checked before the script runs on it: Log::Read hands it over copied
+ * and checksummed, and it is used only if the committed state read
+ * AFTER the copy still keeps it (oldest <= its number). A writer
+ * publishes a state that drops a record before it writes over the
+ * record's bytes, so a copy followed by a state that still keeps the
+ * record holds none of the new bytes: it is the record, whole. Else the
+ * record is skipped, as [read] would have dropped it, and the walk goes
+ * on to the new oldest.
+ *
+ * Script results as in Tcl's foreach: break ends the loop, continue
+ * goes on, an error ends the command with the body line added to
+ * errorInfo, return and other codes end it with that code. A script
+ * may close the log: the object outlives its command until the loop
+ * ends, which then stops before touching the mapping again. A script
+ * that closed it and breaks (or fails, or returns) ends the loop as it
+ * says; one that goes on ends it with an error (MMAP LOG CLOSED).
+ *
+ * Not noexcept: the script may end the thread (see MayExitThread).
+ */
+int
+LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
+{
+    if (objc < 4) {
+	Tcl_WrongNumArgs(interp, 2, objv, "varList ?-from seq? ?-count n? ?-last n? script");
+	return TCL_ERROR;
+    }
+    TclSize names = 0;
+    Tcl_Obj **nameObjs = nullptr;
+    if (Tcl_ListObjGetElements(nullptr, objv[2], &names, &nameObjs) != TCL_OK
+	    || names < 1 || names > 3) {
+	const char *given = Tcl_GetString(objv[2]);
+	return Fail(interp, Tcl_ObjPrintf("bad variable list \"%s\": must be 1 to 3 names"
+		" (for the number, time and message)", given),
+		{"MMAP", "LOG", "VARLIST", given});
+    }
+    mmaplog::ReadRequest request;
+    if (ParseReadOptions(interp, objv, 3, objc - 1, request) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    HeldObjs held;
+    Tcl_Obj *vars[3] = {};
+    for (TclSize i = 0; i < names; i++) {
+	held.Hold(vars[i] = nameObjs[i]);
+    }
+    Tcl_Obj *script = objv[objc - 1];
+    held.Hold(script);
+    const LogInUse inUse(lo);
+    mmaplog::ReadResult result;
+    mmaplog::Status status = mmaplog::Status::Ok;
+    mmaplog::Status checked = mmaplog::Status::Ok;	/* of the per-record checks */
+    int code = TCL_OK;
+    bool closed = false;
+    try {
+	status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
+		const char *bytes, std::uint32_t length) {
+	    /* The copy's loads come before the state's (see above). */
+	    std::atomic_thread_fence(std::memory_order_acquire);
+	    mmaplog::State now;
+	    if ((checked = lo.log.Snapshot(now)) != mmaplog::Status::Ok) {
+		return false;
+	    }
+	    if (now.tailSeq > seq) {
+		return true;
+	    }
+	    for (TclSize i = 0; i < names; i++) {
+		Tcl_Obj *value = i == 0 ? Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq))
+			: i == 1 ? Tcl_NewWideIntObj(time) : MessageObj(bytes, length);
+		if (Tcl_ObjSetVar2(interp, vars[i], nullptr, value, TCL_LEAVE_ERR_MSG)
+			== nullptr) {
+		    code = TCL_ERROR;
+		    return false;
+		}
+	    }
+	    code = Tcl_EvalObjEx(interp, script, 0);
+	    if (code == TCL_CONTINUE) {
+		code = TCL_OK;
+	    } else if (code == TCL_ERROR) {
+		Tcl_AppendObjToErrorInfo(interp, Tcl_ObjPrintf(
+			"\n    (\"%s foreach\" body line %d)", Tcl_GetString(objv[0]),
+			Tcl_GetErrorLine(interp)));
+	    }
+	    closed = lo.deleted || lo.mapping.length() == 0;
+	    return code == TCL_OK && !closed;
+	});
+    } catch (const std::bad_alloc &) {
+	status = mmaplog::Status::NoMemory;
+    }
+    if (code == TCL_BREAK) {
+	Tcl_ResetResult(interp);
+	return TCL_OK;
+    }
+    if (code != TCL_OK) {
+	return code;
+    }
+    if (closed) {
+	return FailIfClosed(interp, lo, "its foreach script ran");
+    }
+    if (checked != mmaplog::Status::Ok) {
+	status = checked;
+    }
+    status = ShrinkOrDamage(lo, status, result);
+    if (status == mmaplog::Status::TooLong) {
+	return FailTooLong(interp, lo, result);
+    }
+    if (status != mmaplog::Status::Ok) {
+	return FailLogStatus(interp, lo, status, "reading");
+    }
+    Tcl_ResetResult(interp);
+    return TCL_OK;
 }
 
 /* $log info: a dict. Walks and verifies the whole log. */
@@ -520,11 +694,11 @@ LogDeleted(void *clientData) noexcept
 /* $log method ?arg ...? */
 int
 LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[])	/* not noexcept: LogWait */
+	Tcl_Obj *const objv[])	/* not noexcept: LogWait, LogForeach */
 {
-    static const char *const methods[] = {"append", "close", "info", "read", "sync",
-	    "wait", nullptr};
-    enum Method { M_APPEND, M_CLOSE, M_INFO, M_READ, M_SYNC, M_WAIT };
+    static const char *const methods[] = {"append", "close", "foreach", "info", "read",
+	    "sync", "wait", nullptr};
+    enum Method { M_APPEND, M_CLOSE, M_FOREACH, M_INFO, M_READ, M_SYNC, M_WAIT };
     auto &lo = *static_cast<LogObject *>(clientData);
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
@@ -534,7 +708,7 @@ LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
     if (Tcl_GetIndexFromObj(nullptr, objv[1], methods, "method", 0, &method) != TCL_OK) {
 	const char *given = Tcl_GetString(objv[1]);
 	return Fail(interp, Tcl_ObjPrintf("bad method \"%s\": must be append, close,"
-		" info, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
+		" foreach, info, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
     }
     if ((method == M_CLOSE || method == M_INFO || method == M_SYNC) && objc != 2) {
 	Tcl_WrongNumArgs(interp, 2, objv, nullptr);
@@ -542,6 +716,7 @@ LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
     }
     switch (method) {
     case M_APPEND: return LogAppend(interp, lo, objc, objv);
+    case M_FOREACH: return LogForeach(interp, lo, objc, objv);
     case M_INFO: return LogInfo(interp, lo);
     case M_READ: return LogRead(interp, lo, objc, objv);
     case M_WAIT: return LogWait(interp, lo, objc, objv);
