@@ -346,6 +346,16 @@ public:
     Status Snapshot(State &state) const noexcept;
 
     /*
+     * For a reader that has just copied record seq (a visit of Read):
+     * whether the committed state still keeps it (oldest <= seq), read
+     * after the copy. Writers publish a state that drops a record before
+     * they write over its bytes, so a record still kept was copied whole.
+     * known is the last state this reader saw (nextSeq 0 at first: none);
+     * it is read again only when the generation has moved.
+     */
+    Status StillKept(std::uint64_t seq, State &known, bool &kept) const noexcept;
+
+    /*
      * Append the messages (each one record, committed one by one) under
      * the append lock, stamping them with timeMicros. lastSeq is the
      * number given to the last one. A message larger than MaxMessage()
@@ -488,6 +498,26 @@ inline Status Log::Snapshot(State &state) const noexcept {
 	return Status::Ok;
     }
     return Status::Garbled;	/* a generation that never stops moving */
+}
+
+inline Status Log::StillKept(std::uint64_t seq, State &known, bool &kept) const noexcept {
+    std::uint64_t generation = 0;
+    /* The copy's loads come before the generation's (as in Snapshot). */
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (!Guarded([&] {
+	    generation = Little64(Word<std::uint64_t>(H_GENERATION).load(
+		    std::memory_order_acquire));
+	})) {
+	return Status::Fault;
+    }
+    if (generation != known.generation || known.nextSeq == 0) {
+	const Status status = Snapshot(known);
+	if (status != Status::Ok) {
+	    return status;
+	}
+    }
+    kept = known.tailSeq <= seq;
+    return Status::Ok;
 }
 
 /*

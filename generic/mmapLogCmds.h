@@ -169,8 +169,17 @@ Tcl_Obj *
 MessageObj(const char *bytes, std::size_t length) noexcept
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
+    /* Eight bytes at a time while none is 0 or above 0x7F (ASCII text). */
+    constexpr std::uint64_t ONES = 0x0101010101010101u, HIGH = 0x8080808080808080u;
+    std::size_t i = 0;
+    for (std::uint64_t word; i + 8 <= length; i += 8) {
+	std::memcpy(&word, in + i, 8);
+	if (((word - ONES) | word) & HIGH) {
+	    break;
+	}
+    }
     bool plain = true;
-    for (std::size_t i = 0; i < length && plain; i++) {
+    for (; i < length && plain; i++) {
 	plain = in[i] != 0 && in[i] < 0xF0;
     }
     if (plain) {
@@ -511,18 +520,18 @@ LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
     mmaplog::ReadResult result;
     mmaplog::Status status = mmaplog::Status::Ok;
     mmaplog::Status checked = mmaplog::Status::Ok;	/* of the per-record checks */
+    mmaplog::State known;	/* the last state they read */
+    known.nextSeq = 0;		/* none yet */
     int code = TCL_OK;
     bool closed = false;
     try {
 	status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
 		const char *bytes, std::uint32_t length) {
-	    /* The copy's loads come before the state's (see above). */
-	    std::atomic_thread_fence(std::memory_order_acquire);
-	    mmaplog::State now;
-	    if ((checked = lo.log.Snapshot(now)) != mmaplog::Status::Ok) {
+	    bool kept = false;
+	    if ((checked = lo.log.StillKept(seq, known, kept)) != mmaplog::Status::Ok) {
 		return false;
 	    }
-	    if (now.tailSeq > seq) {
+	    if (!kept) {
 		return true;
 	    }
 	    for (TclSize i = 0; i < names; i++) {
