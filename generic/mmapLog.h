@@ -438,7 +438,11 @@ private:
     /* Bytes forward from one area offset to another (either may be the
      * area size, which is offset 0 again). */
     std::uint64_t Ahead(std::uint64_t from, std::uint64_t to) const noexcept {
-	return (to % area_ + area_ - from % area_) % area_;
+	/* Offsets are at most the area size: no division (a read walks
+	 * this once per record). */
+	from = from < area_ ? from : from % area_;
+	to = to < area_ ? to : to % area_;
+	return to >= from ? to - from : to + area_ - from;
     }
     void Prefault(std::uint64_t head) noexcept;
 
