@@ -236,6 +236,7 @@ AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
  * form; the rest goes through Tcl's utf-8 encoding, after each byte that
  * starts no sequence is replaced by U+FFFD.
  */
+__attribute__((noinline))	/* see StillKept */
 Tcl_Obj *
 MessageObj(const char *bytes, std::size_t length) noexcept
 {
@@ -551,6 +552,27 @@ private:
 };
 
 /*
+ * Log::StillKept for [foreach]'s visitor, out of line: whether record seq
+ * is still kept (false too when the check fails: status says why).
+ *
+ * The visitor, which runs the script, keeps no local whose address is
+ * taken: such a local gets AddressSanitizer's guard zones in its frame,
+ * and when the script ends the thread ([thread::exit]) the frame is
+ * unwound without clearing them, which makes AddressSanitizer fail a
+ * check of its own in the cleanups further up. So the work that needs
+ * such locals (this check, MessageObj) happens in calls that have
+ * returned before the script runs.
+ */
+__attribute__((noinline)) bool
+StillKept(const mmaplog::Log &log, std::uint64_t seq, mmaplog::State &known,
+	mmaplog::Status &status) noexcept
+{
+    bool kept = false;
+    status = log.StillKept(seq, known, kept);
+    return status == mmaplog::Status::Ok && kept;
+}
+
+/*
  * $log foreach varList ?-from seq? ?-count n? ?-last n? script
  *
  * Runs script in the caller's frame once per record of the range [read]
@@ -622,12 +644,8 @@ LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
     try {
 	status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
 		const char *bytes, std::uint32_t length) {
-	    bool kept = false;
-	    if ((checked = lo.log.StillKept(seq, known, kept)) != mmaplog::Status::Ok) {
-		return false;
-	    }
-	    if (!kept) {
-		return true;
+	    if (!StillKept(lo.log, seq, known, checked)) {
+		return checked == mmaplog::Status::Ok;
 	    }
 	    for (TclSize i = 0; i < names; i++) {
 		Tcl_Obj *value = i == 0 ? Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq))
