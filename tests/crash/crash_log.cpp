@@ -24,6 +24,7 @@
  *	    shape damaged; the next append works and reads back.
  *
  *	crash_log power [quick|full] [nofence]
+ *	    (quick: every third subset of pages, no sector mixes)
  *	    Power loss. For each scenario: records appended and the file
  *	    copied as `sync` leaves it (A), more appended unsynced (B); then
  *	    files mixed from A and B: every subset of 4 KiB pages; by 512-byte
@@ -730,10 +731,8 @@ int main(int argc, char **argv) {
 	PowerCounts counts;
 	std::printf("power loss (%s%s):\n", full ? "full" : "quick", fence ? "" : ", no fence");
 	const auto scenarios = Scenarios();
-	for (std::size_t i = 0; i < scenarios.size(); i++) {
-	    if (full || i % 2 == 1) {
-		RunScenario(scenarios[i], full, fence, counts);
-	    }
+	for (const Scenario &scenario : scenarios) {
+	    RunScenario(scenario, full, fence, counts);
 	}
 	std::printf("power loss: %llu mixes (state from the synced copy: %llu, from the later"
 		" one: %llu), %llu stale headers fenced, %s\n",
