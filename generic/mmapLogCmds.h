@@ -613,7 +613,8 @@ SyncForFence(void *context, std::uint64_t from, std::uint64_t count) noexcept
 
 /*
  * Open an existing log: check it is one, with the size asked for, and
- * map it. Nothing is written to the file.
+ * map it. A read-only open writes nothing to the file; a writable one
+ * runs the fence.
  */
 int
 OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool haveSize,
@@ -670,16 +671,30 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
     /*
      * The fence (doc/logformat.md, "Power loss"): records that a power
      * loss or a dead append left numbered at or above next are destroyed,
-     * durably, before this process commits one. It runs in this object's
-     * first append, inside the lock, not here: an open never waits for
-     * the append lock, which a stopped process may hold. It only needs to
-     * run when no other process has the log open (the first opener after
-     * a crash or a reboot); until an opener can tell that, every writable
-     * one runs it, which is safe (it only destroys headers no committed
-     * state counts) and costs one walk of the area.
+     * durably, before this process commits one. It runs here when the
+     * append lock is free or soon released; when a live process keeps it
+     * (one stopped, say), an open does not wait for it: the fence runs in
+     * this object's first append instead, inside that append's lock. It
+     * only needs to run when no other process has the log open (the first
+     * opener after a crash or a reboot); until an opener can tell that,
+     * every writable one runs it, which is safe (it only destroys headers
+     * no committed state counts) and costs one walk of the area.
      */
     if (!readonly) {
-	lo->log.FenceBeforeAppending(SyncForFence, lo);
+	std::uint64_t destroyed = 0;
+	int error = 0;
+	bool slept = false;
+	const mmaplog::Status fenced = lo->log.Fence(destroyed, error, slept,
+		[] { return true; }, [lo](std::uint64_t from, std::uint64_t count) {
+		    return SyncForFence(lo, from, count);
+		});
+	if (fenced == mmaplog::Status::Interrupted) {
+	    lo->log.FenceBeforeAppending(SyncForFence, lo);
+	} else if (fenced != mmaplog::Status::Ok) {
+	    FailLogStatus(interp, *lo, fenced, "opening", error);
+	    delete lo;
+	    return TCL_ERROR;
+	}
     }
     out = lo;
     return TCL_OK;
