@@ -688,7 +688,9 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 		[] { return true; }, [lo](std::uint64_t from, std::uint64_t count) {
 		    return SyncForFence(lo, from, count);
 		});
-	if (fenced == mmaplog::Status::Interrupted) {
+	if (fenced == mmaplog::Status::Interrupted || fenced == mmaplog::Status::Lock) {
+	    /* (Lock: the lock word names this thread, or a futex call
+	     * failed: the append reports it as it did before.) */
 	    lo->log.FenceBeforeAppending(SyncForFence, lo);
 	} else if (fenced != mmaplog::Status::Ok) {
 	    FailLogStatus(interp, *lo, fenced, "opening", error);
