@@ -403,7 +403,7 @@ public:
      * The fence, for a process that opens the log writable (see
      * doc/logformat.md, "Power loss"): under the append lock, destroy
      * every record header in the area that passes its checks and is
-     * numbered at or above the committed next, by zeroing its magic,
+     * numbered at or above the committed next, by zeroing it,
      * then make those stores durable with sync(from, count) (file
      * offsets; returns 0 or an errno value) before the lock is released.
      * Such a header is a dead append's uncommitted record or a record of
@@ -974,10 +974,15 @@ inline Status Log::FenceHeld(const State &state, std::uint64_t &destroyed, int &
 		const std::uint64_t number = Load64(area + pos + R_SEQ);
 		const std::uint32_t length = Load32(area + pos + R_LENGTH);
 		if (number >= state.nextSeq) {
-		    Store32(area + pos + R_MAGIC, 0);
+		    /* The whole header, not just its magic: a header of 32
+		     * bytes may span two sectors, and a power loss that tore
+		     * the record a later append writes here could pair that
+		     * record's magic with the rest of this header, checksum
+		     * and all, and bring it back. */
+		    std::memset(area + pos, 0, RECORD_HEADER);
 		    MMAPLOG_CRASH_POINT();
 		    low = std::min(low, pos);
-		    high = std::max(high, pos + 4);
+		    high = std::max(high, pos + RECORD_HEADER);
 		    destroyed++;
 		} else if (number >= seq && RecordSize(length) <= area_ - pos) {
 		    /* What a reader accepts here: a committed record, kept

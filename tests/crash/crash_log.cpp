@@ -36,7 +36,13 @@
  *	    number it was not appended under (B's records only under a state
  *	    from B, the new ones exact); records + damaged = next - oldest,
  *	    damage only where the mix lost bytes; another append works.
- *	    nofence: skip the fence, to see what it prevents (expect failures).
+ *	    Then, from a few of those mixes, a second power loss: the
+ *	    restarted writer fences (durably), appends more unsynced, and
+ *	    the same mixes are made of the copy after its fence and the
+ *	    later one.
+ *	    nofence: skip the fence, and take the second loss's synced copy
+ *	    before the fence (a fence not made durable), to see what they
+ *	    prevent (expect rules broken: they are counted).
  *
  *	Prints the counts; exits 1 after printing the first broken rule.
  *
@@ -579,6 +585,159 @@ std::map<std::uint64_t, std::string> Contents(const Log &log, const std::string 
     return ReadLog(log, where).records;
 }
 
+/* A copy of a log as `sync` left it (a), a later one (b), and what each reads. */
+struct Copies {
+    Memory a, b;
+    State sa, sb;
+    std::map<std::uint64_t, std::string> contentA, contentB;
+    std::map<std::uint64_t, std::string> history;	/* more records that
+				 * may be there (exact), numbered below a's next */
+    Copies(const Memory &first, const Memory &second, const mmaplog::Geometry &g,
+	    const std::string &name)
+	: a(first), b(second) {
+	Memory copy = a;
+	Log(copy.bytes(), copy.size(), g).Snapshot(sa);
+	contentA = Contents(Log(copy.bytes(), copy.size(), g), name + " copy A");
+	copy = b;
+	Log(copy.bytes(), copy.size(), g).Snapshot(sb);
+	contentB = Contents(Log(copy.bytes(), copy.size(), g), name + " copy B");
+    }
+};
+
+/* A file mixed from the two copies: sector s from b where mask[s]. */
+Memory Mix(const Copies &c, const std::vector<bool> &mask) {
+    Memory mix(c.a.size());
+    for (std::size_t s = 0; s < mask.size(); s++) {
+	std::memcpy(mix.bytes() + s * SECTOR, (mask[s] ? c.b : c.a).words.data()
+		+ s * SECTOR / 8, SECTOR);
+    }
+    return mix;
+}
+
+/*
+ * One mix, as the restarted system meets it: open, check, fence (unless
+ * not), append, reopen, check, append again. Broken() at the first rule
+ * broken.
+ */
+void CheckMix(Memory &mix, const Copies &c, const Scenario &sc, const mmaplog::Geometry &g,
+	bool fence, const std::string &where, PowerCounts &counts) {
+    Log log(mix.bytes(), mix.size(), g);
+    State h;
+    if (log.Snapshot(h) != Status::Ok) {
+	Broken(where, "the committed state fails its checks");
+    }
+    const bool fromB = h.generation == c.sb.generation;
+    if (!fromB && h.generation != c.sa.generation) {
+	Broken(where, "a state from neither copy");
+    }
+    (fromB ? counts.stateB : counts.stateA)++;
+    /*
+     * What must be there: the synced records (those a reads sound) not
+     * dropped by b's appends. What may be there: the synced ones
+     * (exact), b's own only under b's state (exact). Damage only in what
+     * b's appends dropped, in b's own records, and where a was damaged.
+     */
+    Expect expect;
+    for (std::uint64_t n = c.sa.tailSeq; n < c.sa.nextSeq; n++) {
+	if (c.contentA.count(n) == 0) {
+	    expect.mayLack.insert(n);
+	}
+    }
+    for (const auto &r : c.contentA) {
+	expect.acked.insert(r);
+	if (r.first < c.sb.tailSeq) {
+	    expect.mayLack.insert(r.first);
+	}
+    }
+    for (const auto &r : c.history) {
+	if (r.first < c.sa.nextSeq && expect.acked.insert(r).second) {
+	    expect.mayLack.insert(r.first);
+	}
+    }
+    if (fromB) {
+	for (std::uint64_t n = c.sa.nextSeq; n < c.sb.nextSeq; n++) {
+	    expect.mayLack.insert(n);
+	}
+	for (const auto &r : c.contentB) {
+	    if (r.first >= c.sa.nextSeq) {
+		expect.acked.insert(r);
+	    }
+	}
+    }
+    CheckLog(log, expect, where + " (as found)");
+    if (fence) {
+	std::uint64_t destroyed = 0;
+	if (FenceNow(log, destroyed, [](std::uint64_t, std::uint64_t) { return 0; })
+		!= Status::Ok) {
+	    Broken(where, "fence failed");
+	}
+	counts.destroyed += destroyed;
+    }
+    for (std::size_t i = 0; i < sc.fresh; i++) {
+	const std::string text = Message("new " + Text(i) + " of " + where, sc.length(2, i));
+	expect.fresh[AppendOne(log, text, where)] = text;
+    }
+    /* Reopen: a new object on the same bytes, fenced as a writable open. */
+    Log again(mix.bytes(), mix.size(), g);
+    if (fence) {
+	std::uint64_t destroyed = 0;
+	FenceNow(again, destroyed, [](std::uint64_t, std::uint64_t) { return 0; });
+    }
+    const Seen seen = CheckLog(again, expect, where + " (reopened)");
+    for (const auto &f : expect.fresh) {
+	if (f.first >= seen.oldest && seen.records.count(f.first) == 0) {
+	    Broken(where, "new record " + Text(f.first) + " is missing");
+	}
+    }
+    const std::string last = Message("last of " + where, 21);
+    const std::uint64_t seq = AppendOne(again, last, where + " last append");
+    expect.fresh[seq] = last;
+    const Seen final = CheckLog(again, expect, where + " (last append)");
+    if (final.records.count(seq) == 0) {
+	Broken(where, "the last append is missing");
+    }
+}
+
+/*
+ * Every mix of the copies. Without the fence (or with one that is not
+ * durable) rules are expected to break: each mix is then checked in a
+ * child, and the broken ones counted.
+ */
+std::size_t RunMixes(const Copies &c, const Scenario &sc, const mmaplog::Geometry &g,
+	bool full, bool fence, bool counting, const std::string &name, PowerCounts &counts) {
+    const auto masks = Mixes(c.a.size(), full);
+    std::size_t failures = 0;
+    for (std::size_t mi = 0; mi < masks.size(); mi++) {
+	const std::string where = name + " mix " + Text(mi);
+	Memory mix = Mix(c, masks[mi]);
+	counts.mixes++;
+	if (!counting) {
+	    CheckMix(mix, c, sc, g, fence, where, counts);
+	    continue;
+	}
+	std::fflush(nullptr);
+	const pid_t child = ::fork();
+	if (child == 0) {
+	    CheckMix(mix, c, sc, g, fence, where, counts);
+	    _exit(0);
+	}
+	int status = 0;
+	::waitpid(child, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	    failures++;
+	}
+    }
+    return failures;
+}
+
+/*
+ * A scenario: its first power loss, then, from a few of its mixes, a
+ * second one: the restarted writer fences (its fence durable, as msync
+ * makes it: the copy is taken after it), appends more unsynced, and the
+ * power goes again. With nofence, the first loss runs without the fence
+ * and the second with a fence that was not durable (the copy taken
+ * before it).
+ */
 void RunScenario(const Scenario &sc, bool full, bool fence, PowerCounts &counts) {
     const std::string name = std::string("scenario \"") + sc.name + "\"";
     Memory file(sc.fileSize);
@@ -590,119 +749,64 @@ void RunScenario(const Scenario &sc, bool full, bool fence, PowerCounts &counts)
 	AppendOne(writer, Message("synced " + Text(i), sc.length(0, i)), name);
     }
     const Memory a = file;
-    State sa, sb;
-    writer.Snapshot(sa);
     for (std::size_t i = 0; i < sc.lost; i++) {
 	AppendOne(writer, Message("lost " + Text(i), sc.length(1, i)), name);
     }
-    const Memory b = file;
-    writer.Snapshot(sb);
-    std::map<std::uint64_t, std::string> contentA, contentB;
-    {
-	Memory copy = a;
-	contentA = Contents(Log(copy.bytes(), copy.size(), g), name + " copy A");
-	copy = b;
-	contentB = Contents(Log(copy.bytes(), copy.size(), g), name + " copy B");
-    }
-    if (contentA.size() != sa.Count() || contentB.size() != sb.Count()) {
+    const Copies first(a, file, g, name);
+    if (first.contentA.size() != first.sa.Count() || first.contentB.size() != first.sb.Count()) {
 	Broken(name, "the copies are not sound");
     }
-    const auto masks = Mixes(sc.fileSize, full);
-    std::size_t failures = 0;
-    for (std::size_t mi = 0; mi < masks.size(); mi++) {
-	const std::string where = name + " mix " + Text(mi);
-	Memory mix(sc.fileSize);
-	for (std::size_t s = 0; s < masks[mi].size(); s++) {
-	    std::memcpy(mix.bytes() + s * SECTOR, (masks[mi][s] ? b : a).words.data()
-		    + s * SECTOR / 8, SECTOR);
-	}
-	counts.mixes++;
-	Log log(mix.bytes(), mix.size(), g);
-	State h;
-	if (log.Snapshot(h) != Status::Ok) {
-	    Broken(where, "the committed state fails its checks");
-	}
-	const bool fromB = h.generation == sb.generation;
-	if (!fromB && h.generation != sa.generation) {
-	    Broken(where, "a state from neither copy");
-	}
-	(fromB ? counts.stateB : counts.stateA)++;
-	/*
-	 * What must be there: the synced records not dropped by B's appends.
-	 * What may be there: the synced ones (exact), B's own only under
-	 * B's state (exact). Damage only in what B's appends dropped and in
-	 * B's own records.
-	 */
-	Expect expect;
-	for (const auto &r : contentA) {
-	    expect.acked.insert(r);
-	    if (r.first < sb.tailSeq) {
-		expect.mayLack.insert(r.first);
-	    }
-	}
-	if (fromB) {
-	    for (const auto &r : contentB) {
-		if (r.first >= sa.nextSeq) {
-		    expect.acked.insert(r);
-		    expect.mayLack.insert(r.first);
-		}
-	    }
-	}
-	CheckLog(log, expect, where + " (as found)");
-	if (fence) {
-	    std::uint64_t destroyed = 0;
-	    if (FenceNow(log, destroyed, [](std::uint64_t, std::uint64_t) { return 0; })
-		    != Status::Ok) {
-		Broken(where, "fence failed");
-	    }
-	    counts.destroyed += destroyed;
-	}
-	for (std::size_t i = 0; i < sc.fresh; i++) {
-	    const std::string text = Message("new " + Text(i) + " of " + where,
-		    sc.length(2, i));
-	    expect.fresh[AppendOne(log, text, where)] = text;
-	}
-	/* Reopen: a new object on the same bytes, fenced as a writable open. */
-	Log again(mix.bytes(), mix.size(), g);
-	if (fence) {
-	    std::uint64_t destroyed = 0;
-	    FenceNow(again, destroyed, [](std::uint64_t, std::uint64_t) { return 0; });
-	}
-	if (!fence) {
-	    /* Count the failures instead of stopping at the first. */
-	    const pid_t child = ::fork();
-	    if (child == 0) {
-		CheckLog(again, expect, where + " (reopened)");
-		_exit(0);
-	    }
-	    int status = 0;
-	    ::waitpid(child, &status, 0);
-	    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		failures++;
-	    }
-	    continue;
-	}
-	const Seen seen = CheckLog(again, expect, where + " (reopened)");
-	for (const auto &f : expect.fresh) {
-	    if (f.first >= seen.oldest && seen.records.count(f.first) == 0) {
-		Broken(where, "new record " + Text(f.first) + " is missing");
-	    }
-	}
-	const std::string last = Message("last of " + where, 21);
-	const std::uint64_t seq = AppendOne(again, last, where + " last append");
-	expect.fresh[seq] = last;
-	const Seen final = CheckLog(again, expect, where + " (last append)");
-	if (final.records.count(seq) == 0) {
-	    Broken(where, "the last append is missing");
-	}
+    std::size_t failures = RunMixes(first, sc, g, full, fence, !fence, name, counts);
+    std::size_t mixes = Mixes(sc.fileSize, full).size();
+    /* The second loss, after the mixes whose header is a's and whose area
+     * is all b's, the other way round, and by alternate pages. */
+    const std::size_t pages = sc.fileSize / PAGE;
+    std::vector<std::uint64_t> seconds = {(std::uint64_t{1} << pages) - 2};
+    if (full) {
+	seconds.push_back(1);
+	seconds.push_back(0x55555555 & ((std::uint64_t{1} << pages) - 1));
     }
-    counts.failures += failures;
+    std::size_t secondFailures = 0;
+    for (std::uint64_t bits : seconds) {
+	const std::string where = name + " second loss after pages " + Text(bits);
+	std::vector<bool> mask(sc.fileSize / SECTOR);
+	for (std::size_t s = 0; s < mask.size(); s++) {
+	    mask[s] = (bits >> (s * SECTOR / PAGE)) & 1;
+	}
+	Memory disk = Mix(first, mask);
+	const Memory beforeFence = disk;
+	Log restarted(disk.bytes(), disk.size(), g);
+	std::uint64_t destroyed = 0;
+	FenceNow(restarted, destroyed, [](std::uint64_t, std::uint64_t) { return 0; });
+	const Memory synced = fence ? disk : beforeFence;
+	for (std::size_t i = 0; i < sc.lost; i++) {
+	    AppendOne(restarted, Message("lost again " + Text(i), sc.length(1, i + 7)), where);
+	}
+	Copies second(synced, disk, g, where);
+	/* Records of the history before the first loss that the state on
+	 * its disk counts: a mix may complete one that the disk had torn. */
+	State f;
+	Log(disk.bytes(), disk.size(), g).Snapshot(f);
+	for (const auto &r : first.contentA) {
+	    second.history.insert(r);
+	}
+	if (f.generation != first.sa.generation) {
+	    for (const auto &r : first.contentB) {
+		second.history.insert(r);
+	    }
+	}
+	secondFailures += RunMixes(second, sc, g, full, fence, !fence, where, counts);
+	mixes += Mixes(sc.fileSize, full).size();
+    }
+    counts.failures += failures + secondFailures;
     std::printf("  %-28s %5zu mixes (A: state %llu..%llu, B: %llu..%llu)%s\n", sc.name,
-	    masks.size(), static_cast<unsigned long long>(sa.tailSeq),
-	    static_cast<unsigned long long>(sa.nextSeq),
-	    static_cast<unsigned long long>(sb.tailSeq),
-	    static_cast<unsigned long long>(sb.nextSeq),
-	    fence ? "" : (", " + Text(failures) + " broken without the fence").c_str());
+	    mixes, static_cast<unsigned long long>(first.sa.tailSeq),
+	    static_cast<unsigned long long>(first.sa.nextSeq),
+	    static_cast<unsigned long long>(first.sb.tailSeq),
+	    static_cast<unsigned long long>(first.sb.nextSeq),
+	    fence ? "" : (", broken: " + Text(failures) + " without the fence, "
+		    + Text(secondFailures) + " after a second loss with a fence not"
+		    " made durable").c_str());
 }
 
 } // namespace
