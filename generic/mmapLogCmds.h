@@ -125,32 +125,89 @@ FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
 }
 
 /*
- * Messages are stored as standard UTF-8, readable by any program. Tcl's
- * own string bytes differ from it only in NUL, which Tcl writes C0 80,
- * and, in builds of Tcl 8.6 that keep characters beyond the BMP as
- * surrogate pairs, in those (ED Ax xx ED Bx xx). A message holding
- * neither lead byte is stored as it is; the rest is rewritten here (Tcl
- * 8.6's utf-8 encoding would turn surrogate pairs into U+FFFD). Reading
- * goes through Tcl's utf-8 encoding only for payloads holding NUL or a
- * 4-byte character.
+ * Messages are stored as standard UTF-8 (RFC 3629), readable by any
+ * program. Tcl's own string bytes differ from it in NUL, which Tcl
+ * writes C0 80, in characters beyond the BMP where a Tcl 8.6 build keeps
+ * them as surrogate pairs (ED Ax xx ED Bx xx), and in lone surrogates
+ * ("\uD83D"), which standard UTF-8 has no form for: those are stored as
+ * U+FFFD. A payload another program wrote may hold bytes that are not
+ * UTF-8: they read back as U+FFFD, one for each byte that starts no
+ * sequence, so that every value read can be written anywhere.
  */
-bool
-NeedsStandardForm(const char *bytes, std::size_t length) noexcept
+
+/* U+FFFD REPLACEMENT CHARACTER in UTF-8. */
+constexpr char REPLACEMENT[] = "\xEF\xBF\xBD";
+
+/*
+ * The length of the standard UTF-8 sequence at in (left bytes from
+ * there), or 0 when the bytes there are not one: a stray continuation
+ * byte, a truncated or overlong form, a surrogate, beyond U+10FFFF.
+ */
+std::size_t
+Utf8SequenceLength(const unsigned char *in, std::size_t left) noexcept
 {
-    return std::memchr(bytes, 0xC0, length) != nullptr
-	    || std::memchr(bytes, 0xED, length) != nullptr;
+    const unsigned char lead = in[0];
+    if (lead < 0x80) {
+	return 1;
+    }
+    std::size_t length;
+    unsigned char low = 0x80, high = 0xBF;	/* what the second byte may be */
+    if (lead >= 0xC2 && lead <= 0xDF) {
+	length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+	length = 3;
+	low = lead == 0xE0 ? 0xA0 : low;	/* not overlong */
+	high = lead == 0xED ? 0x9F : high;	/* not a surrogate */
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+	length = 4;
+	low = lead == 0xF0 ? 0x90 : low;	/* not overlong */
+	high = lead == 0xF4 ? 0x8F : high;	/* not beyond U+10FFFF */
+    } else {
+	return 0;
+    }
+    if (left < length || in[1] < low || in[1] > high) {
+	return 0;
+    }
+    for (std::size_t i = 2; i < length; i++) {
+	if ((in[i] & 0xC0) != 0x80) {
+	    return 0;
+	}
+    }
+    return length;
 }
 
+/* Whether a Tcl string's bytes are standard UTF-8 already (most are). */
+bool
+IsStandardUtf8(const char *bytes, std::size_t length) noexcept
+{
+    const auto *in = reinterpret_cast<const unsigned char *>(bytes);
+    for (std::size_t i = 0; i < length;) {
+	if (in[i] < 0x80) {
+	    i++;
+	    continue;
+	}
+	const std::size_t step = Utf8SequenceLength(in + i, length - i);
+	if (step == 0) {
+	    return false;
+	}
+	i += step;
+    }
+    return true;
+}
+
+/* Append the standard UTF-8 form of a Tcl string's bytes to out. */
 void
 AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
-    for (std::size_t i = 0; i < length; i++) {
-	if (in[i] == 0xC0 && i + 1 < length && in[i + 1] == 0x80) {
+    for (std::size_t i = 0; i < length;) {
+	const std::size_t left = length - i;
+	if (in[i] == 0xC0 && left >= 2 && in[i + 1] == 0x80) {
 	    out.push_back('\0');
-	    i++;
-	} else if (in[i] == 0xED && i + 5 < length && (in[i + 1] & 0xF0) == 0xA0
-		&& in[i + 3] == 0xED && (in[i + 4] & 0xF0) == 0xB0) {
+	    i += 2;
+	} else if (in[i] == 0xED && left >= 6 && (in[i + 1] & 0xF0) == 0xA0
+		&& (in[i + 2] & 0xC0) == 0x80 && in[i + 3] == 0xED
+		&& (in[i + 4] & 0xF0) == 0xB0 && (in[i + 5] & 0xC0) == 0x80) {
 	    const std::uint32_t high = ((in[i + 1] & 0x0Fu) << 6) | (in[i + 2] & 0x3Fu);
 	    const std::uint32_t low = ((in[i + 4] & 0x0Fu) << 6) | (in[i + 5] & 0x3Fu);
 	    const std::uint32_t code = 0x10000 + (high << 10) + low;
@@ -158,29 +215,67 @@ AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
 	    out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
 	    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
 	    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-	    i += 5;
+	    i += 6;
+	} else if (const std::size_t step = Utf8SequenceLength(in + i, left)) {
+	    out.append(bytes + i, step);
+	    i += step;
 	} else {
-	    out.push_back(static_cast<char>(in[i]));
+	    /* A lone surrogate (three bytes), or a byte Tcl should never
+	     * have held: one replacement character. */
+	    const bool surrogate = in[i] == 0xED && left >= 3 && in[i + 1] >= 0xA0
+		    && (in[i + 2] & 0xC0) == 0x80;
+	    out.append(REPLACEMENT, 3);
+	    i += surrogate ? 3 : 1;
 	}
     }
 }
 
+/*
+ * The Tcl value of a stored payload. Payloads with neither NUL, nor a
+ * 4-byte character, nor bytes that are not UTF-8 are already Tcl's own
+ * form; the rest goes through Tcl's utf-8 encoding, after each byte that
+ * starts no sequence is replaced by U+FFFD.
+ */
 Tcl_Obj *
 MessageObj(const char *bytes, std::size_t length) noexcept
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
-    bool plain = true;
-    for (std::size_t i = 0; i < length && plain; i++) {
-	plain = in[i] != 0 && in[i] < 0xF0;
+    bool plain = true, valid = true;
+    for (std::size_t i = 0; i < length;) {
+	if (in[i] != 0 && in[i] < 0x80) {
+	    i++;
+	    continue;
+	}
+	const std::size_t step = in[i] == 0 ? 1 : Utf8SequenceLength(in + i, length - i);
+	plain = plain && step != 0 && step < 4 && in[i] != 0;
+	valid = valid && step != 0;
+	i += step != 0 ? step : 1;
     }
     if (plain) {
 	return Tcl_NewStringObj(bytes, static_cast<TclSize>(length));
+    }
+    Tcl_DString clean;
+    Tcl_DStringInit(&clean);
+    if (!valid) {
+	for (std::size_t i = 0; i < length;) {
+	    const std::size_t step = Utf8SequenceLength(in + i, length - i);
+	    if (step == 0) {
+		Tcl_DStringAppend(&clean, REPLACEMENT, 3);
+		i++;
+	    } else {
+		Tcl_DStringAppend(&clean, bytes + i, static_cast<TclSize>(step));
+		i += step;
+	    }
+	}
+	bytes = Tcl_DStringValue(&clean);
+	length = static_cast<std::size_t>(Tcl_DStringLength(&clean));
     }
     static const Tcl_Encoding utf8 = Tcl_GetEncoding(nullptr, "utf-8");
     Tcl_DString ds;
     Tcl_ExternalToUtfDString(utf8, bytes, static_cast<TclSize>(length), &ds);
     Tcl_Obj *result = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
+    Tcl_DStringFree(&clean);
     return result;
 }
 
@@ -268,7 +363,7 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
 	    messages[i] = {reinterpret_cast<const unsigned char *>(bytes),
 		    static_cast<std::size_t>(length)};
 	    starts[i] = SIZE_MAX;
-	    if (NeedsStandardForm(bytes, messages[i].length)) {
+	    if (!IsStandardUtf8(bytes, messages[i].length)) {
 		starts[i] = converted.size();
 		AppendStandardUtf8(bytes, messages[i].length, converted);
 		messages[i].length = converted.size() - starts[i];
