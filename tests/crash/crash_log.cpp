@@ -11,7 +11,7 @@
  *	    an exact fit to the area's end, a wrap, a wrap marker with 8, 16
  *	    and 24 bytes left, a maximum-size message, drops of one, several
  *	    and all records, with the head at the area's end too, a damaged
- *	    oldest record, and the fence itself) and each stop point k = 1,
+ *	    oldest record, three records in one call, and the fence itself) and each stop point k = 1,
  *	    2, ... until the operation completes without stopping: a child
  *	    maps the file (MAP_SHARED), runs the operation and _exit()s at
  *	    stop k, after checking, still at stop k, that a reader of its own
@@ -252,6 +252,8 @@ struct Shape {
     bool damageOldest = false;	/* garble the oldest record's payload */
     bool fence = false;		/* the operation is the fence, after forged
 				 * headers numbered next and above */
+    std::size_t count = 1;	/* messages in the one append call (each
+				 * length bytes), committed one by one */
 };
 
 std::vector<Shape> Shapes() {
@@ -274,6 +276,7 @@ std::vector<Shape> Shapes() {
 	{"damaged oldest, drop all", {992, 992, 992, 992}, 4064, true},
 	{"fence", {20, 30, 40}, 0, false, true},
 	{"fence, wrapped", {1000, 1000, 1000, 1000, 200}, 0, false, true},
+	{"three in one call, wrapping", {1000, 1000, 1000, 500}, 400, false, false, 3},
     };
 }
 
@@ -371,10 +374,11 @@ void RunShape(const Shape &shape, const std::string &path, Counts &counts) {
 	Mapped m(path);
 	Log(m.base, m.size, m.geometry).Snapshot(before);
     }
-    const std::string message = Message(std::string("new ") + shape.name, shape.length);
+    std::vector<std::string> messages;
     Expect during = expect;
-    if (!shape.fence) {
-	during.fresh[before.nextSeq] = message;
+    for (std::size_t i = 0; !shape.fence && i < shape.count; i++) {
+	messages.push_back(Message("new " + Text(i) + " " + shape.name, shape.length));
+	during.fresh[before.nextSeq + i] = messages.back();
     }
     counts.shapes++;
     for (int k = 1;; k++) {
@@ -406,7 +410,16 @@ void RunShape(const Shape &shape, const std::string &path, Counts &counts) {
 		    Broken(where, "fence failed");
 		}
 	    } else {
-		AppendOne(log, message, where);
+		std::vector<mmaplog::Message> batch;
+		for (const std::string &m : messages) {
+		    batch.push_back({reinterpret_cast<const unsigned char *>(m.data()), m.size()});
+		}
+		std::uint64_t last = 0;
+		int error = 0;
+		if (log.Append(batch.data(), batch.size(), 1, last, error) != Status::Ok
+			|| last != before.nextSeq + batch.size() - 1) {
+		    Broken(where, "append failed");
+		}
 	    }
 	    mmaplog::crashPoint = nullptr;
 	    CheckLog(log, during, where + " (completed)");
@@ -425,8 +438,8 @@ void RunShape(const Shape &shape, const std::string &path, Counts &counts) {
 	if (log.Snapshot(after) != Status::Ok) {
 	    Broken(where, "the committed state fails its checks");
 	}
-	if (after.nextSeq != before.nextSeq && after.nextSeq != before.nextSeq + 1) {
-	    Broken(where, "next moved by more than one");
+	if (after.nextSeq < before.nextSeq || after.nextSeq > before.nextSeq + shape.count) {
+	    Broken(where, "next moved by more than the records appended");
 	}
 	if (shape.fence && after.generation != before.generation) {
 	    Broken(where, "the fence committed a state");
