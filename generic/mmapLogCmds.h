@@ -710,16 +710,26 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
 	if (status != mmaplog::Status::Ok) {
 	    return FailLogStatus(interp, lo, status, "reading");
 	}
-	const auto kept = std::lower_bound(seqs.begin(), seqs.end(), result.state.tailSeq);
-	const std::uint64_t next = result.state.nextSeq;
-	const std::uint64_t oldest = kept == seqs.end() ? next : *kept;
+	/*
+	 * The counts describe the numbers from the committed oldest to next:
+	 * each is either a record read sound or damaged, so records +
+	 * damaged = next - oldest. next is the state the walk went along;
+	 * oldest the state after it, since writers may have dropped records
+	 * meanwhile: those are neither (the read's own damage count may
+	 * include some of them, so damaged is worked out here).
+	 */
+	const std::uint64_t next = result.start.nextSeq;
+	const std::uint64_t oldest = std::min(std::max(result.state.tailSeq,
+		result.start.tailSeq), next);
+	const auto kept = std::lower_bound(seqs.begin(), seqs.end(), oldest);
 	const auto records = static_cast<std::uint64_t>(seqs.end() - kept);
+	const std::uint64_t damaged = next - oldest - records;
 	const std::pair<const char *, Tcl_Obj *> entries[] = {
 	    {"size", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.geometry.fileSize))},
 	    {"oldest", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(oldest))},
 	    {"next", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(next))},
 	    {"records", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(records))},
-	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.damaged))},
+	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(damaged))},
 	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
 	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
 	    {"version", Tcl_NewIntObj(static_cast<int>(mmaplog::VERSION))},
@@ -889,9 +899,19 @@ FailNotRegular(Tcl_Interp *interp, const char *name) noexcept
 	    " file", name), {"MMAP", "LOG", "NOTLOG", name});
 }
 
+/* The sync for the fence (Log::FenceBeforeAppending): context is the LogObject. */
+int
+SyncForFence(void *context, std::uint64_t from, std::uint64_t count) noexcept
+{
+    const auto *lo = static_cast<const LogObject *>(context);
+    return lo->mapping.SyncRange(static_cast<std::size_t>(from),
+	    static_cast<std::size_t>(count), true);
+}
+
 /*
  * Open an existing log: check it is one, with the size asked for, and
- * map it. Nothing is written to the file.
+ * map it. A read-only open writes nothing to the file; a writable one
+ * runs the fence.
  */
 int
 OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool haveSize,
@@ -944,6 +964,36 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	FailLogStatus(interp, *lo, status, "opening");
 	delete lo;
 	return TCL_ERROR;
+    }
+    /*
+     * The fence (doc/logformat.md, "Power loss"): records that a power
+     * loss or a dead append left numbered at or above next are destroyed,
+     * durably, before this process commits one. It runs here when the
+     * append lock is free or soon released; when a live process keeps it
+     * (one stopped, say), an open does not wait for it: the fence runs in
+     * this object's first append instead, inside that append's lock. It
+     * only needs to run when no other process has the log open (the first
+     * opener after a crash or a reboot); until an opener can tell that,
+     * every writable one runs it, which is safe (it only destroys headers
+     * no committed state counts) and costs one walk of the area.
+     */
+    if (!readonly) {
+	std::uint64_t destroyed = 0;
+	int error = 0;
+	bool slept = false;
+	const mmaplog::Status fenced = lo->log.Fence(destroyed, error, slept,
+		[] { return true; }, [lo](std::uint64_t from, std::uint64_t count) {
+		    return SyncForFence(lo, from, count);
+		});
+	if (fenced == mmaplog::Status::Interrupted || fenced == mmaplog::Status::Lock) {
+	    /* (Lock: the lock word names this thread, or a futex call
+	     * failed: the append reports it as it did before.) */
+	    lo->log.FenceBeforeAppending(SyncForFence, lo);
+	} else if (fenced != mmaplog::Status::Ok) {
+	    FailLogStatus(interp, *lo, fenced, "opening", error);
+	    delete lo;
+	    return TCL_ERROR;
+	}
     }
     out = lo;
     return TCL_OK;
