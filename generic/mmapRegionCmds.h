@@ -579,6 +579,18 @@ RunLocked(Tcl_Interp *interp, const Target &target, mmapunix::LockOutcome outcom
 }
 
 /*
+ * A script that ends its thread ([thread::exit], or [exit]) never returns
+ * to mmap::lock, which then cannot let go of the region: Tcl runs this
+ * first thing as the thread ends, before it closes the thread's channels
+ * (the last to let go frees the region).
+ */
+void
+LetGoAtThreadExit(void *clientData) noexcept
+{
+    MmapChannel::LetGo(static_cast<MmapChannel *>(clientData));
+}
+
+/*
  * mmap::lock ?-recovered varName? channelId offset script
  *
  * The script runs in the caller's frame, like the body of [if]; its
@@ -630,10 +642,12 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     mmapunix::LockOutcome outcome;
     int code = TakeLock(interp, target, outcome);
     mc->Hold();
+    Tcl_CreateThreadExitHandler(LetGoAtThreadExit, mc);
     Tcl_UnregisterChannel(nullptr, channel);
     if (code == TCL_OK) {
 	code = RunLocked(interp, target, outcome, recoveredVar, objv[first + 2]);
     }
+    Tcl_DeleteThreadExitHandler(LetGoAtThreadExit, mc);
     MmapChannel::LetGo(mc);
     return code;
 }
