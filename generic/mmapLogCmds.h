@@ -47,11 +47,22 @@ struct LogObject {
 					 * may close the log */
     bool deleted = false;		/* its command is gone; freed when no
 					 * [wait] is left */
+    mmapunix::LockFile *lockFile = nullptr;	/* the process's descriptor of
+						 * the file, kept open: see
+						 * mmapOwner.h */
+    std::uint32_t version = mmaplog::VERSION;	/* the file's format */
 
     LogObject(std::string &&where, mmapunix::Mapping &&map,
 	    const mmaplog::Geometry &g, bool ro) noexcept
 	: path(std::move(where)), mapping(std::move(map)),
 	  geometry(g), log(mapping.data(), mapping.length(), g), readonly(ro) {}
+    ~LogObject() {
+	if (lockFile != nullptr) {
+	    lockFile->Release();
+	}
+    }
+    LogObject(const LogObject &) = delete;
+    LogObject &operator=(const LogObject &) = delete;
 };
 
 std::atomic<unsigned long> logCounter{0};
@@ -426,7 +437,7 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
 	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.damaged))},
 	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
 	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
-	    {"version", Tcl_NewIntObj(static_cast<int>(mmaplog::VERSION))},
+	    {"version", Tcl_NewIntObj(static_cast<int>(lo.version))},
 	};
 	Tcl_Obj *dict = Tcl_NewDictObj();
 	for (const auto &entry : entries) {
@@ -572,7 +583,8 @@ FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
 		" with the mmap-log magic", path), {"MMAP", "LOG", "NOTLOG", path});
     case mmaplog::HeaderCheck::Version:
 	return Fail(interp, Tcl_ObjPrintf("log \"%s\" has format version %u: this"
-		" package reads version %u", path, mmaplog::Load32(fixed + mmaplog::H_VERSION),
+		" package reads versions %u to %u", path,
+		mmaplog::Load32(fixed + mmaplog::H_VERSION), mmaplog::OLDEST_VERSION,
 		mmaplog::VERSION), {"MMAP", "LOG", "VERSION", path});
     case mmaplog::HeaderCheck::SizeMismatch:
 	return Fail(interp, Tcl_ObjPrintf("log \"%s\" is damaged: its header says %s"
@@ -641,6 +653,28 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     lo->file.Remember(fd, info);
+    lo->version = mmaplog::Load32(fixed + mmaplog::H_VERSION);
+    if (int error = mmapunix::LockFile::Acquire(fd, "", info.device, info.inode, !readonly,
+	    lo->lockFile)) {
+	delete lo;
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    lo->log.UseLockFile(*lo->lockFile);
+    if (lo->version < mmaplog::VERSION && !readonly) {
+	/*
+	 * The older format's lock word named holders by process and thread
+	 * ids: its writers must all be gone now (see doc/logformat.md). The
+	 * header is rewritten in place; what the old word holds reads as a
+	 * dead holder's.
+	 */
+	mmaplog::UpgradeHeader(fixed);
+	if (::pwrite(fd, fixed, sizeof fixed, 0) != static_cast<ssize_t>(sizeof fixed)) {
+	    const int error = errno != 0 ? errno : EIO;
+	    delete lo;
+	    return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+	}
+	lo->version = mmaplog::VERSION;
+    }
     mmaplog::State state;
     const mmaplog::Status status = lo->log.Snapshot(state);
     if (status != mmaplog::Status::Ok) {

@@ -129,6 +129,8 @@ public:
 
     /* The file's absolute name as it was opened ("" if unknown). */
     const char *Path() const noexcept { return path_; }
+    dev_t Device() const noexcept { return device_; }
+    ino_t Inode() const noexcept { return inode_; }
 
     /* Whether the file's file system has less than a page left to give. */
     bool FileSystemFull() const noexcept {
