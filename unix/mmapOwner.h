@@ -457,7 +457,7 @@ inline void LockFile::Child() noexcept {
 	    continue;
 	}
 	char name[40];
-	std::snprintf(name, sizeof name, "/proc/self/fd/%d", file->fd_);
+	std::snprintf(name, sizeof name, "/proc/thread-self/fd/%d", file->fd_);
 	const int fresh = ::open(name, (file->writable_ ? O_RDWR : O_RDONLY) | O_CLOEXEC
 		| O_NOCTTY | O_NONBLOCK);
 	if (fresh < 0 || ::dup3(fresh, file->fd_, O_CLOEXEC) < 0) {
