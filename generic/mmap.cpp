@@ -11,6 +11,9 @@
  *	    mmapRegionCmds.h  mmap::read, write, incr, cas, wait, wake, lock
  *	    mmapLogCmds.h     [mmap::log open] and the log objects
  *
+ *	Mmap_SafeInit gives a safe interpreter the faces that work on
+ *	channels it holds, and nothing that names a path.
+ *
  *	Below them, with no Tcl: generic/mmapLog.h (the log's format and
  *	algorithms) and unix/ (mapping, msync, the SIGBUS guard, futexes,
  *	the lock word, log file creation).
@@ -27,8 +30,16 @@
 #define PACKAGE_VERSION "1.0"
 #endif
 
-extern "C" DLLEXPORT int
-Mmap_Init(Tcl_Interp *interp) noexcept
+namespace {
+
+/*
+ * What both entry points do. A safe interpreter gets only the commands
+ * that work on channels it was given: [mmap], [mmap::sync] and the
+ * region commands. [mmap::log open] names a path, so it is left out
+ * there, as Tcl leaves out [open].
+ */
+int
+InitPackage(Tcl_Interp *interp, bool safe) noexcept
 {
 #if TCL_MAJOR_VERSION > 8
     const char *const required = "9.0";
@@ -45,8 +56,23 @@ Mmap_Init(Tcl_Interp *interp) noexcept
     }
     if (CreateChannelCommands(interp) != TCL_OK
 	    || CreateRegionCommands(interp) != TCL_OK
-	    || CreateLogCommands(interp) != TCL_OK) {
+	    || (!safe && CreateLogCommands(interp) != TCL_OK)) {
 	return TCL_ERROR;
     }
     return Tcl_PkgProvide(interp, "mmap", PACKAGE_VERSION);
+}
+
+} // namespace
+
+extern "C" DLLEXPORT int
+Mmap_Init(Tcl_Interp *interp) noexcept
+{
+    return InitPackage(interp, false);
+}
+
+/* [load] calls this one for a safe interpreter. */
+extern "C" DLLEXPORT int
+Mmap_SafeInit(Tcl_Interp *interp) noexcept
+{
+    return InitPackage(interp, true);
 }

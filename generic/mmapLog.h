@@ -27,6 +27,7 @@
 #ifndef MMAP_LOG_H
 #define MMAP_LOG_H
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -43,6 +44,20 @@
 #include "mmapUnix.h"
 
 namespace mmaplog {
+
+/*
+ * The crash test (tests/crash/crash_log.cpp) builds this file with
+ * -DMMAPLOG_CRASHTEST and sets crashPoint: MMAPLOG_CRASH_POINT() follows
+ * every store an append, a drop commit or the fence makes into the
+ * mapping, so that the test can stop the process after any of them.
+ * Elsewhere it is nothing.
+ */
+#ifdef MMAPLOG_CRASHTEST
+inline void (*crashPoint)() = nullptr;
+#define MMAPLOG_CRASH_POINT() (::mmaplog::crashPoint ? ::mmaplog::crashPoint() : void())
+#else
+#define MMAPLOG_CRASH_POINT() ((void)0)
+#endif
 
 /*
  *----------------------------------------------------------------------
@@ -297,12 +312,25 @@ struct State {
     std::uint64_t Count() const noexcept { return nextSeq - tailSeq; }
 };
 
+/*
+ * Make state empty: no record kept, the tail at the head. The head may
+ * be the area size (the last record ended exactly at the area's end),
+ * but a tail is always an offset inside the area, so an empty state's
+ * tail is its head modulo the area size: every state a writer commits
+ * passes Plausible, even one that dropped every record to make room.
+ */
+inline void MakeEmpty(State &state, std::uint64_t areaSize) noexcept {
+    state.tailSeq = state.nextSeq;
+    state.tailPos = state.headPos % areaSize;
+}
+
 enum class Status {
     Ok,
     Stopped,	/* the reader's visitor asked to stop */
     Fault,	/* a page of the file is gone (the file shrank) */
     Garbled,	/* the committed state fails its checks */
     Lock,	/* the append lock could not be taken (errno in lockError) */
+    Sync,	/* the fence could not be made durable (errno in error) */
     Interrupted,	/* the caller's interrupted() ended a sleep for the lock */
     TooLarge,	/* a message that cannot fit in the area */
     TooLong,	/* a record to read is longer than the reader takes */
@@ -328,6 +356,9 @@ struct ReadResult {
     std::uint64_t damaged = 0;	/* records in the range read that failed
 				 * their checks (not counting those the
 				 * writers overwrote while we read) */
+    State start;		/* the committed state whose records the
+				 * read walked (from start.tailSeq up to
+				 * start.nextSeq) */
     State state;		/* the committed state after the read: a
 				 * record visited with a number below
 				 * state.tailSeq was overwritten while it
@@ -358,6 +389,16 @@ public:
     Status Snapshot(State &state) const noexcept;
 
     /*
+     * For a reader that has just copied record seq (a visit of Read):
+     * whether the committed state still keeps it (oldest <= seq), read
+     * after the copy. Writers publish a state that drops a record before
+     * they write over its bytes, so a record still kept was copied whole.
+     * known is the last state this reader saw (nextSeq 0 at first: none);
+     * it is read again only when the generation has moved.
+     */
+    Status StillKept(std::uint64_t seq, State &known, bool &kept) const noexcept;
+
+    /*
      * Append the messages (each one record, committed one by one) under
      * the append lock, stamping them with timeMicros. lastSeq is the
      * number given to the last one. A message larger than MaxMessage()
@@ -378,6 +419,39 @@ public:
 	bool slept = false;
 	return Append(messages, count, timeMicros, lastSeq, lockError, slept,
 		[] { return false; });
+    }
+
+    /*
+     * The fence, for a process that opens the log writable (see
+     * doc/logformat.md, "Power loss"): under the append lock, destroy
+     * every record header in the area that passes its checks and is
+     * numbered at or above the committed next, by zeroing it,
+     * then make those stores durable with sync(from, count) (file
+     * offsets; returns 0 or an errno value) before the lock is released.
+     * Such a header is a dead append's uncommitted record or a record of
+     * a history a power loss took back (its header pages lost, its area
+     * pages not); left in place, the damage resync would accept it once
+     * next grows past its number. The walk goes one lap from the tail:
+     * along the committed records as a reader walks them, whose bytes it
+     * leaves alone (a payload may hold bytes that look like a header),
+     * and over every other byte (free space, damaged stretches, the end
+     * of the area after a wrap) in 8-byte steps. destroyed: how many.
+     * Lock outcomes as for Append; Status::Sync with error set when the
+     * sync failed (the headers are destroyed in memory all the same).
+     */
+    template <typename Interrupted, typename Sync>
+    Status Fence(std::uint64_t &destroyed, int &error, bool &slept,
+	    Interrupted &&interrupted, Sync &&sync) noexcept;
+    /*
+     * Have this object's first append run the fence, inside its lock,
+     * before it writes anything (syncing with sync(context, from,
+     * count)), so that opening a log never waits for the lock. The one
+     * place a writable open asks for it: LogOpen (mmapLogCmds.h).
+     */
+    using FenceSync = int (*)(void *context, std::uint64_t from, std::uint64_t count);
+    void FenceBeforeAppending(FenceSync sync, void *context) noexcept {
+	fenceSync_ = sync;
+	fenceContext_ = context;
     }
 
     /*
@@ -425,6 +499,10 @@ private:
     }
 
     void Publish(State &state) const noexcept;
+    /* The fence's walk and sync, the append lock held. */
+    template <typename Sync>
+    Status FenceHeld(const State &state, std::uint64_t &destroyed, int &error,
+	    Sync &&sync) noexcept;
 
     enum class Found { Record, Pad, Invalid, Fault };
     Found RecordHeaderAt(std::uint64_t pos, unsigned char header[RECORD_HEADER]) const noexcept;
@@ -448,7 +526,11 @@ private:
     /* Bytes forward from one area offset to another (either may be the
      * area size, which is offset 0 again). */
     std::uint64_t Ahead(std::uint64_t from, std::uint64_t to) const noexcept {
-	return (to % area_ + area_ - from % area_) % area_;
+	/* Offsets are at most the area size: no division (a read walks
+	 * this once per record). */
+	from = from < area_ ? from : from % area_;
+	to = to < area_ ? to : to % area_;
+	return to >= from ? to - from : to + area_ - from;
     }
     void Prefault(std::uint64_t head) noexcept;
 
@@ -460,6 +542,9 @@ private:
      * Prefault has mapped this process's pages; none at first. */
     std::uint64_t prefaulted_ = UINT64_MAX;
     mmapunix::LockFile *lockFile_ = mmapunix::LockFile::Process();
+    /* Set: the fence the next append runs first (FenceBeforeAppending). */
+    FenceSync fenceSync_ = nullptr;
+    void *fenceContext_ = nullptr;
 
     void WakeWaiters() const noexcept;
 };
@@ -513,6 +598,26 @@ inline Status Log::Snapshot(State &state) const noexcept {
     return Status::Garbled;	/* a generation that never stops moving */
 }
 
+inline Status Log::StillKept(std::uint64_t seq, State &known, bool &kept) const noexcept {
+    std::uint64_t generation = 0;
+    /* The copy's loads come before the generation's (as in Snapshot). */
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (!Guarded([&] {
+	    generation = Little64(Word<std::uint64_t>(H_GENERATION).load(
+		    std::memory_order_acquire));
+	})) {
+	return Status::Fault;
+    }
+    if (generation != known.generation || known.nextSeq == 0) {
+	const Status status = Snapshot(known);
+	if (status != Status::Ok) {
+	    return status;
+	}
+    }
+    kept = known.tailSeq <= seq;
+    return Status::Ok;
+}
+
 /*
  * Commit state as the next generation: write the slot the current
  * readers are not using, then switch to it with one store. The caller
@@ -535,10 +640,13 @@ inline void Log::Publish(State &state) const noexcept {
 	const std::size_t slot = H_SLOTS + (state.generation & 1) * SLOT_SIZE;
 	for (int i = 0; i < S_CHECK; i++) {
 	    Word<std::uint64_t>(slot + 8 * i).store(Little64(field[i]), std::memory_order_relaxed);
+	    MMAPLOG_CRASH_POINT();
 	}
 	Word<std::uint64_t>(slot + 8 * S_CHECK).store(Little64(check), std::memory_order_relaxed);
+	MMAPLOG_CRASH_POINT();
 	Word<std::uint64_t>(H_GENERATION).store(Little64(state.generation),
 		std::memory_order_release);
+	MMAPLOG_CRASH_POINT();
 	std::atomic_thread_fence(std::memory_order_release);
     });
 }
@@ -646,8 +754,7 @@ inline bool Log::DropOldest(State &state, std::uint64_t &walked) const noexcept 
 	return false;
     }
     if (found != Found::Record || state.Count() == 0) {
-	state.tailSeq = state.nextSeq;
-	state.tailPos = state.headPos;
+	MakeEmpty(state, area_);
 	return true;
     }
     if (pos >= area_) {
@@ -793,6 +900,14 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	}
 	State state;
 	status = Snapshot(state);
+	if (status == Status::Ok && fenceSync_ != nullptr) {
+	    std::uint64_t destroyed = 0;
+	    status = FenceHeld(state, destroyed, lockError, [this](std::uint64_t from,
+		    std::uint64_t bytes) { return fenceSync_(fenceContext_, from, bytes); });
+	    if (status == Status::Ok) {
+		fenceSync_ = nullptr;
+	    }
+	}
 	for (std::size_t i = 0; status == Status::Ok && i < count; i++) {
 	    const Message &m = messages[i];
 	    const std::uint64_t size = RecordSize(m.length);
@@ -835,10 +950,14 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
 	    const bool written = mmapunix::GuardedCall([&] {
 		if (wrapped) {
 		    std::memcpy(base_ + areaOffset_ + head, pad, sizeof pad);
+		    MMAPLOG_CRASH_POINT();
 		}
 		std::memcpy(at, header, RECORD_HEADER);
+		MMAPLOG_CRASH_POINT();
 		std::memcpy(at + RECORD_HEADER, m.bytes, m.length);
+		MMAPLOG_CRASH_POINT();
 		std::memset(at + RECORD_HEADER + m.length, 0, size - RECORD_HEADER - m.length);
+		MMAPLOG_CRASH_POINT();
 	    }, base_, base_ + size_) == nullptr;
 	    if (!written) {
 		status = Status::Fault;
@@ -868,6 +987,95 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     return status;
 }
 
+template <typename Interrupted, typename Sync>
+inline Status Log::Fence(std::uint64_t &destroyed, int &error, bool &slept,
+	Interrupted &&interrupted, Sync &&sync) noexcept {
+    destroyed = 0;
+    AppendLock lock(Word<std::uint64_t>(H_LOCK), base_, *lockFile_);
+    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+    if (!Guarded([&] { outcome = lock.Take(error, slept, interrupted); })) {
+	return Status::Fault;
+    }
+    if (outcome == mmapunix::LockOutcome::Interrupted) {
+	return Status::Interrupted;
+    }
+    if (!lock.Held()) {
+	return Status::Lock;
+    }
+    State state;
+    const Status status = Snapshot(state);
+    if (status != Status::Ok) {
+	return status;
+    }
+    return FenceHeld(state, destroyed, error, sync);
+}
+
+template <typename Sync>
+inline Status Log::FenceHeld(const State &state, std::uint64_t &destroyed, int &error,
+	Sync &&sync) noexcept {
+    destroyed = 0;
+    unsigned char *const area = base_ + areaOffset_;
+    std::uint64_t low = area_, high = 0;	/* the bytes changed */
+    const bool walked = mmapunix::GuardedCall([&] {
+	/* seq: the lowest number a reader still looks for. A header is
+	 * only checksummed where the magic matches. */
+	std::uint64_t seq = state.tailSeq;
+	std::uint64_t pos = state.tailPos;
+	for (std::uint64_t covered = 0; covered < area_;) {
+	    std::uint64_t step = 8;
+	    if (pos + RECORD_HEADER <= area_ && Load32(area + pos + R_MAGIC) == RECORD_MAGIC
+		    && Load32(area + pos + R_HEAD_CHECK) == Crc32c(0, area + pos, R_HEAD_CHECK)) {
+		const std::uint64_t number = Load64(area + pos + R_SEQ);
+		const std::uint32_t length = Load32(area + pos + R_LENGTH);
+		if (number >= state.nextSeq) {
+		    /* The whole header, not just its magic: a header of 32
+		     * bytes may span two sectors, and a power loss that tore
+		     * the record a later append writes here could pair that
+		     * record's magic with the rest of this header, checksum
+		     * and all, and bring it back. */
+		    std::memset(area + pos, 0, RECORD_HEADER);
+		    MMAPLOG_CRASH_POINT();
+		    low = std::min(low, pos);
+		    high = std::max(high, pos + RECORD_HEADER);
+		    destroyed++;
+		} else if (number >= seq && RecordSize(length) <= area_ - pos) {
+		    /* What a reader accepts here: a committed record, kept
+		     * whole if its payload is sound, else scanned through
+		     * as the reader's resync does. */
+		    seq = number + 1;
+		    if (Crc32c(0, area + pos + RECORD_HEADER, length)
+			    == Load32(area + pos + R_DATA_CHECK)) {
+			step = RecordSize(length);
+		    }
+		}
+	    }
+	    covered += step;
+	    pos += step;
+	    if (pos >= area_) {
+		pos -= area_;
+	    }
+	}
+    }, base_, base_ + size_) == nullptr;
+    if (!walked) {
+	return Status::Fault;
+    }
+    /*
+     * Durable before the lock goes: once it is released, appends commit
+     * records numbered from next on, and a later state with a larger
+     * next may reach the disk. Were the destroyed headers still only in
+     * memory then, a second power loss could bring them back under
+     * numbers that the state on the disk now accepts.
+     */
+    if (destroyed > 0) {
+	error = sync(areaOffset_ + low, high - low);
+	MMAPLOG_CRASH_POINT();
+	if (error != 0) {
+	    return Status::Sync;
+	}
+    }
+    return Status::Ok;
+}
+
 /*
  * Walk from the oldest record the snapshot keeps to the newest, keeping
  * those the request asks for. Every kept record passed its header and
@@ -878,7 +1086,7 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
  */
 template <typename Visit>
 inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&visit) const {
-    State start;
+    State &start = result.start;
     Status status = Snapshot(start);
     if (status != Status::Ok) {
 	return status;

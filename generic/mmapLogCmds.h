@@ -136,32 +136,89 @@ FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
 }
 
 /*
- * Messages are stored as standard UTF-8, readable by any program. Tcl's
- * own string bytes differ from it only in NUL, which Tcl writes C0 80,
- * and, in builds of Tcl 8.6 that keep characters beyond the BMP as
- * surrogate pairs, in those (ED Ax xx ED Bx xx). A message holding
- * neither lead byte is stored as it is; the rest is rewritten here (Tcl
- * 8.6's utf-8 encoding would turn surrogate pairs into U+FFFD). Reading
- * goes through Tcl's utf-8 encoding only for payloads holding NUL or a
- * 4-byte character.
+ * Messages are stored as standard UTF-8 (RFC 3629), readable by any
+ * program. Tcl's own string bytes differ from it in NUL, which Tcl
+ * writes C0 80, in characters beyond the BMP where a Tcl 8.6 build keeps
+ * them as surrogate pairs (ED Ax xx ED Bx xx), and in lone surrogates
+ * ("\uD83D"), which standard UTF-8 has no form for: those are stored as
+ * U+FFFD. A payload another program wrote may hold bytes that are not
+ * UTF-8: they read back as U+FFFD, one for each byte that starts no
+ * sequence, so that every value read can be written anywhere.
  */
-bool
-NeedsStandardForm(const char *bytes, std::size_t length) noexcept
+
+/* U+FFFD REPLACEMENT CHARACTER in UTF-8. */
+constexpr char REPLACEMENT[] = "\xEF\xBF\xBD";
+
+/*
+ * The length of the standard UTF-8 sequence at in (left bytes from
+ * there), or 0 when the bytes there are not one: a stray continuation
+ * byte, a truncated or overlong form, a surrogate, beyond U+10FFFF.
+ */
+std::size_t
+Utf8SequenceLength(const unsigned char *in, std::size_t left) noexcept
 {
-    return std::memchr(bytes, 0xC0, length) != nullptr
-	    || std::memchr(bytes, 0xED, length) != nullptr;
+    const unsigned char lead = in[0];
+    if (lead < 0x80) {
+	return 1;
+    }
+    std::size_t length;
+    unsigned char low = 0x80, high = 0xBF;	/* what the second byte may be */
+    if (lead >= 0xC2 && lead <= 0xDF) {
+	length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+	length = 3;
+	low = lead == 0xE0 ? 0xA0 : low;	/* not overlong */
+	high = lead == 0xED ? 0x9F : high;	/* not a surrogate */
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+	length = 4;
+	low = lead == 0xF0 ? 0x90 : low;	/* not overlong */
+	high = lead == 0xF4 ? 0x8F : high;	/* not beyond U+10FFFF */
+    } else {
+	return 0;
+    }
+    if (left < length || in[1] < low || in[1] > high) {
+	return 0;
+    }
+    for (std::size_t i = 2; i < length; i++) {
+	if ((in[i] & 0xC0) != 0x80) {
+	    return 0;
+	}
+    }
+    return length;
 }
 
+/* Whether a Tcl string's bytes are standard UTF-8 already (most are). */
+bool
+IsStandardUtf8(const char *bytes, std::size_t length) noexcept
+{
+    const auto *in = reinterpret_cast<const unsigned char *>(bytes);
+    for (std::size_t i = 0; i < length;) {
+	if (in[i] < 0x80) {
+	    i++;
+	    continue;
+	}
+	const std::size_t step = Utf8SequenceLength(in + i, length - i);
+	if (step == 0) {
+	    return false;
+	}
+	i += step;
+    }
+    return true;
+}
+
+/* Append the standard UTF-8 form of a Tcl string's bytes to out. */
 void
 AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
-    for (std::size_t i = 0; i < length; i++) {
-	if (in[i] == 0xC0 && i + 1 < length && in[i + 1] == 0x80) {
+    for (std::size_t i = 0; i < length;) {
+	const std::size_t left = length - i;
+	if (in[i] == 0xC0 && left >= 2 && in[i + 1] == 0x80) {
 	    out.push_back('\0');
-	    i++;
-	} else if (in[i] == 0xED && i + 5 < length && (in[i + 1] & 0xF0) == 0xA0
-		&& in[i + 3] == 0xED && (in[i + 4] & 0xF0) == 0xB0) {
+	    i += 2;
+	} else if (in[i] == 0xED && left >= 6 && (in[i + 1] & 0xF0) == 0xA0
+		&& (in[i + 2] & 0xC0) == 0x80 && in[i + 3] == 0xED
+		&& (in[i + 4] & 0xF0) == 0xB0 && (in[i + 5] & 0xC0) == 0x80) {
 	    const std::uint32_t high = ((in[i + 1] & 0x0Fu) << 6) | (in[i + 2] & 0x3Fu);
 	    const std::uint32_t low = ((in[i + 4] & 0x0Fu) << 6) | (in[i + 5] & 0x3Fu);
 	    const std::uint32_t code = 0x10000 + (high << 10) + low;
@@ -169,29 +226,77 @@ AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
 	    out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
 	    out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
 	    out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-	    i += 5;
+	    i += 6;
+	} else if (const std::size_t step = Utf8SequenceLength(in + i, left)) {
+	    out.append(bytes + i, step);
+	    i += step;
 	} else {
-	    out.push_back(static_cast<char>(in[i]));
+	    /* A lone surrogate (three bytes), or a byte Tcl should never
+	     * have held: one replacement character. */
+	    const bool surrogate = in[i] == 0xED && left >= 3 && in[i + 1] >= 0xA0
+		    && (in[i + 2] & 0xC0) == 0x80;
+	    out.append(REPLACEMENT, 3);
+	    i += surrogate ? 3 : 1;
 	}
     }
 }
 
+/*
+ * The Tcl value of a stored payload. Payloads with neither NUL, nor a
+ * 4-byte character, nor bytes that are not UTF-8 are already Tcl's own
+ * form; the rest goes through Tcl's utf-8 encoding, after each byte that
+ * starts no sequence is replaced by U+FFFD.
+ */
+__attribute__((noinline))	/* see StillKept */
 Tcl_Obj *
 MessageObj(const char *bytes, std::size_t length) noexcept
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
-    bool plain = true;
-    for (std::size_t i = 0; i < length && plain; i++) {
-	plain = in[i] != 0 && in[i] < 0xF0;
+    /* Eight bytes at a time while none is 0 or above 0x7F (ASCII text). */
+    constexpr std::uint64_t ONES = 0x0101010101010101u, HIGH = 0x8080808080808080u;
+    std::size_t i = 0;
+    for (std::uint64_t word; i + 8 <= length; i += 8) {
+	std::memcpy(&word, in + i, 8);
+	if (((word - ONES) | word) & HIGH) {
+	    break;
+	}
+    }
+    bool plain = true, valid = true;
+    while (i < length) {
+	if (in[i] != 0 && in[i] < 0x80) {
+	    i++;
+	    continue;
+	}
+	const std::size_t step = in[i] == 0 ? 1 : Utf8SequenceLength(in + i, length - i);
+	plain = plain && step != 0 && step < 4 && in[i] != 0;
+	valid = valid && step != 0;
+	i += step != 0 ? step : 1;
     }
     if (plain) {
 	return Tcl_NewStringObj(bytes, static_cast<TclSize>(length));
+    }
+    Tcl_DString clean;
+    Tcl_DStringInit(&clean);
+    if (!valid) {
+	for (std::size_t i = 0; i < length;) {
+	    const std::size_t step = Utf8SequenceLength(in + i, length - i);
+	    if (step == 0) {
+		Tcl_DStringAppend(&clean, REPLACEMENT, 3);
+		i++;
+	    } else {
+		Tcl_DStringAppend(&clean, bytes + i, static_cast<TclSize>(step));
+		i += step;
+	    }
+	}
+	bytes = Tcl_DStringValue(&clean);
+	length = static_cast<std::size_t>(Tcl_DStringLength(&clean));
     }
     static const Tcl_Encoding utf8 = Tcl_GetEncoding(nullptr, "utf-8");
     Tcl_DString ds;
     Tcl_ExternalToUtfDString(utf8, bytes, static_cast<TclSize>(length), &ds);
     Tcl_Obj *result = Tcl_NewStringObj(Tcl_DStringValue(&ds), Tcl_DStringLength(&ds));
     Tcl_DStringFree(&ds);
+    Tcl_DStringFree(&clean);
     return result;
 }
 
@@ -279,7 +384,7 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
 	    messages[i] = {reinterpret_cast<const unsigned char *>(bytes),
 		    static_cast<std::size_t>(length)};
 	    starts[i] = SIZE_MAX;
-	    if (NeedsStandardForm(bytes, messages[i].length)) {
+	    if (!IsStandardUtf8(bytes, messages[i].length)) {
 		starts[i] = converted.size();
 		AppendStandardUtf8(bytes, messages[i].length, converted);
 		messages[i].length = converted.size() - starts[i];
@@ -328,17 +433,20 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
     }
 }
 
-/* $log read ?-from seq? ?-count n? ?-last n? */
+/*
+ * The options of [read] and [foreach] (?-from seq? ?-count n? ?-last n?),
+ * in objv[first] up to objv[end] (not included), into request.
+ */
 int
-LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+ParseReadOptions(Tcl_Interp *interp, Tcl_Obj *const objv[], int first, int end,
+	mmaplog::ReadRequest &request) noexcept
 {
     static const char *const options[] = {"-count", "-from", "-last", nullptr};
-    mmaplog::ReadRequest request;
     /* Another program (or a Tcl 9 writer) may store longer messages than
      * a Tcl 8.6 value can hold. */
     request.longest = static_cast<std::uint64_t>(std::numeric_limits<TclSize>::max());
     std::uint64_t *targets[] = {&request.count, &request.from, &request.last};
-    for (int i = 2; i < objc; i += 2) {
+    for (int i = first; i < end; i += 2) {
 	int index;
 	if (Tcl_GetIndexFromObj(nullptr, objv[i], options, "option", 0, &index) != TCL_OK) {
 	    const char *given = Tcl_GetString(objv[i]);
@@ -346,13 +454,34 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 		    "bad option \"%s\": must be -count, -from, or -last", given),
 		    {"MMAP", "OPTION", "UNKNOWN", given});
 	}
-	if (i + 1 >= objc) {
+	if (i + 1 >= end) {
 	    return Fail(interp, Tcl_ObjPrintf("missing value for option \"%s\"",
 		    options[index]), {"MMAP", "OPTION", "NOVALUE", options[index]});
 	}
 	if (ParseSize(interp, options[index], objv[i + 1], *targets[index]) != TCL_OK) {
 	    return TCL_ERROR;
 	}
+    }
+    return TCL_OK;
+}
+
+/* The error for a record too long for a Tcl value (Status::TooLong). */
+int
+FailTooLong(Tcl_Interp *interp, const LogObject &lo,
+	const mmaplog::ReadResult &result) noexcept
+{
+    return Fail(interp, Tcl_ObjPrintf("record %s of log \"%s\" has %s bytes: more than"
+	    " a Tcl value can hold", Decimal(result.longSeq).text, lo.path.c_str(),
+	    Decimal(result.longLength).text), {"MMAP", "LOG", "TOOLONG", lo.path.c_str()});
+}
+
+/* $log read ?-from seq? ?-count n? ?-last n? */
+int
+LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noexcept
+{
+    mmaplog::ReadRequest request;
+    if (ParseReadOptions(interp, objv, 2, objc, request) != TCL_OK) {
+	return TCL_ERROR;
     }
     /*
      * The list is built from an array sized for the records expected, and
@@ -401,12 +530,179 @@ LogRead(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[]) noex
 	Tcl_DecrRefCount(word);
     }
     if (status == mmaplog::Status::TooLong) {
-	return Fail(interp, Tcl_ObjPrintf("record %s of log \"%s\" has %s bytes: more than"
-		" a Tcl value can hold", Decimal(result.longSeq).text, lo.path.c_str(),
-		Decimal(result.longLength).text), {"MMAP", "LOG", "TOOLONG", lo.path.c_str()});
+	return FailTooLong(interp, lo, result);
     }
     return status == mmaplog::Status::Ok ? TCL_OK
 	    : FailLogStatus(interp, lo, status, "reading");
+}
+
+/*
+ * Holds references to the values a [foreach] uses across its script's
+ * runs (its variable names, its script): the script may change or drop
+ * the caller's copies. Released however the loop ends, by a forced
+ * unwinding too.
+ */
+class HeldObjs {
+public:
+    HeldObjs() noexcept = default;
+    void Hold(Tcl_Obj *obj) noexcept {
+	Tcl_IncrRefCount(obj);
+	objs_[count_++] = obj;
+    }
+    ~HeldObjs() {
+	while (count_ > 0) {
+	    Tcl_DecrRefCount(objs_[--count_]);
+	}
+    }
+    HeldObjs(const HeldObjs &) = delete;
+    HeldObjs &operator=(const HeldObjs &) = delete;
+
+private:
+    Tcl_Obj *objs_[4] = {};
+    int count_ = 0;
+};
+
+/*
+ * Log::StillKept for [foreach]'s visitor, out of line: whether record seq
+ * is still kept (false too when the check fails: status says why).
+ *
+ * The visitor, which runs the script, keeps no local whose address is
+ * taken: such a local gets AddressSanitizer's guard zones in its frame,
+ * and when the script ends the thread ([thread::exit]) the frame is
+ * unwound without clearing them, which makes AddressSanitizer fail a
+ * check of its own in the cleanups further up. So the work that needs
+ * such locals (this check, MessageObj) happens in calls that have
+ * returned before the script runs.
+ */
+__attribute__((noinline)) bool
+StillKept(const mmaplog::Log &log, std::uint64_t seq, mmaplog::State &known,
+	mmaplog::Status &status) noexcept
+{
+    bool kept = false;
+    status = log.StillKept(seq, known, kept);
+    return status == mmaplog::Status::Ok && kept;
+}
+
+/*
+ * $log foreach varList ?-from seq? ?-count n? ?-last n? script
+ *
+ * Runs script in the caller's frame once per record of the range [read]
+ * returns for the same options, oldest first, with the variables of
+ * varList (one to three names) set to the record's number, time and
+ * message in that order; fewer names take the first fields. No list of
+ * the range is built: each record goes from Log::Read's walk to the
+ * script, so the memory used does not grow with the range. The walk
+ * ends at the next number of the committed state at its start: records
+ * appended meanwhile (by the script too) are not visited.
+ *
+ * [read] drops, after its walk, the records numbered below the final
+ * state's oldest: writers overwrote them while it copied them. A loop
+ * cannot take back a record its script has seen, so each record is
+ * checked before the script runs on it: Log::Read hands it over copied
+ * and checksummed, and it is used only if the committed state read
+ * AFTER the copy still keeps it (oldest <= its number). A writer
+ * publishes a state that drops a record before it writes over the
+ * record's bytes, so a copy followed by a state that still keeps the
+ * record holds none of the new bytes: it is the record, whole. Else the
+ * record is skipped, as [read] would have dropped it, and the walk goes
+ * on to the new oldest.
+ *
+ * Script results as in Tcl's foreach: break ends the loop, continue
+ * goes on, an error ends the command with the body line added to
+ * errorInfo, return and other codes end it with that code. A script
+ * may close the log: the object outlives its command until the loop
+ * ends, which then stops before touching the mapping again. A script
+ * that closed it and breaks (or fails, or returns) ends the loop as it
+ * says; one that goes on ends it with an error (MMAP LOG CLOSED).
+ *
+ * Not noexcept: the script may end the thread (see MayExitThread).
+ */
+int
+LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
+{
+    if (objc < 4) {
+	Tcl_WrongNumArgs(interp, 2, objv, "varList ?-from seq? ?-count n? ?-last n? script");
+	return TCL_ERROR;
+    }
+    TclSize names = 0;
+    Tcl_Obj **nameObjs = nullptr;
+    if (Tcl_ListObjGetElements(nullptr, objv[2], &names, &nameObjs) != TCL_OK
+	    || names < 1 || names > 3) {
+	const char *given = Tcl_GetString(objv[2]);
+	return Fail(interp, Tcl_ObjPrintf("bad variable list \"%s\": must be 1 to 3 names"
+		" (for the number, time and message)", given),
+		{"MMAP", "LOG", "VARLIST", given});
+    }
+    mmaplog::ReadRequest request;
+    if (ParseReadOptions(interp, objv, 3, objc - 1, request) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    HeldObjs held;
+    Tcl_Obj *vars[3] = {};
+    for (TclSize i = 0; i < names; i++) {
+	held.Hold(vars[i] = nameObjs[i]);
+    }
+    Tcl_Obj *script = objv[objc - 1];
+    held.Hold(script);
+    const LogInUse inUse(lo);
+    mmaplog::ReadResult result;
+    mmaplog::Status status = mmaplog::Status::Ok;
+    mmaplog::Status checked = mmaplog::Status::Ok;	/* of the per-record checks */
+    mmaplog::State known;	/* the last state they read */
+    known.nextSeq = 0;		/* none yet */
+    int code = TCL_OK;
+    bool closed = false;
+    try {
+	status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
+		const char *bytes, std::uint32_t length) {
+	    if (!StillKept(lo.log, seq, known, checked)) {
+		return checked == mmaplog::Status::Ok;
+	    }
+	    for (TclSize i = 0; i < names; i++) {
+		Tcl_Obj *value = i == 0 ? Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq))
+			: i == 1 ? Tcl_NewWideIntObj(time) : MessageObj(bytes, length);
+		if (Tcl_ObjSetVar2(interp, vars[i], nullptr, value, TCL_LEAVE_ERR_MSG)
+			== nullptr) {
+		    code = TCL_ERROR;
+		    return false;
+		}
+	    }
+	    code = Tcl_EvalObjEx(interp, script, 0);
+	    if (code == TCL_CONTINUE) {
+		code = TCL_OK;
+	    } else if (code == TCL_ERROR) {
+		Tcl_AppendObjToErrorInfo(interp, Tcl_ObjPrintf(
+			"\n    (\"%s foreach\" body line %d)", Tcl_GetString(objv[0]),
+			Tcl_GetErrorLine(interp)));
+	    }
+	    closed = lo.deleted || lo.mapping.length() == 0;
+	    return code == TCL_OK && !closed;
+	});
+    } catch (const std::bad_alloc &) {
+	status = mmaplog::Status::NoMemory;
+    }
+    if (code == TCL_BREAK) {
+	Tcl_ResetResult(interp);
+	return TCL_OK;
+    }
+    if (code != TCL_OK) {
+	return code;
+    }
+    if (closed) {
+	return FailIfClosed(interp, lo, "its foreach script ran");
+    }
+    if (checked != mmaplog::Status::Ok) {
+	status = checked;
+    }
+    status = ShrinkOrDamage(lo, status, result);
+    if (status == mmaplog::Status::TooLong) {
+	return FailTooLong(interp, lo, result);
+    }
+    if (status != mmaplog::Status::Ok) {
+	return FailLogStatus(interp, lo, status, "reading");
+    }
+    Tcl_ResetResult(interp);
+    return TCL_OK;
 }
 
 /* $log info: a dict. Walks and verifies the whole log. */
@@ -425,16 +721,26 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
 	if (status != mmaplog::Status::Ok) {
 	    return FailLogStatus(interp, lo, status, "reading");
 	}
-	const auto kept = std::lower_bound(seqs.begin(), seqs.end(), result.state.tailSeq);
-	const std::uint64_t next = result.state.nextSeq;
-	const std::uint64_t oldest = kept == seqs.end() ? next : *kept;
+	/*
+	 * The counts describe the numbers from the committed oldest to next:
+	 * each is either a record read sound or damaged, so records +
+	 * damaged = next - oldest. next is the state the walk went along;
+	 * oldest the state after it, since writers may have dropped records
+	 * meanwhile: those are neither (the read's own damage count may
+	 * include some of them, so damaged is worked out here).
+	 */
+	const std::uint64_t next = result.start.nextSeq;
+	const std::uint64_t oldest = std::min(std::max(result.state.tailSeq,
+		result.start.tailSeq), next);
+	const auto kept = std::lower_bound(seqs.begin(), seqs.end(), oldest);
 	const auto records = static_cast<std::uint64_t>(seqs.end() - kept);
+	const std::uint64_t damaged = next - oldest - records;
 	const std::pair<const char *, Tcl_Obj *> entries[] = {
 	    {"size", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.geometry.fileSize))},
 	    {"oldest", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(oldest))},
 	    {"next", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(next))},
 	    {"records", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(records))},
-	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(result.damaged))},
+	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(damaged))},
 	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
 	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
 	    {"version", Tcl_NewIntObj(static_cast<int>(lo.version))},
@@ -531,11 +837,11 @@ LogDeleted(void *clientData) noexcept
 /* $log method ?arg ...? */
 int
 LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[])	/* not noexcept: LogWait */
+	Tcl_Obj *const objv[])	/* not noexcept: LogWait, LogForeach */
 {
-    static const char *const methods[] = {"append", "close", "info", "read", "sync",
-	    "wait", nullptr};
-    enum Method { M_APPEND, M_CLOSE, M_INFO, M_READ, M_SYNC, M_WAIT };
+    static const char *const methods[] = {"append", "close", "foreach", "info", "read",
+	    "sync", "wait", nullptr};
+    enum Method { M_APPEND, M_CLOSE, M_FOREACH, M_INFO, M_READ, M_SYNC, M_WAIT };
     auto &lo = *static_cast<LogObject *>(clientData);
     if (objc < 2) {
 	Tcl_WrongNumArgs(interp, 1, objv, "method ?arg ...?");
@@ -545,7 +851,7 @@ LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
     if (Tcl_GetIndexFromObj(nullptr, objv[1], methods, "method", 0, &method) != TCL_OK) {
 	const char *given = Tcl_GetString(objv[1]);
 	return Fail(interp, Tcl_ObjPrintf("bad method \"%s\": must be append, close,"
-		" info, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
+		" foreach, info, read, sync, or wait", given), {"MMAP", "LOG", "METHOD", given});
     }
     if ((method == M_CLOSE || method == M_INFO || method == M_SYNC) && objc != 2) {
 	Tcl_WrongNumArgs(interp, 2, objv, nullptr);
@@ -553,6 +859,7 @@ LogObjCmd(void *clientData, Tcl_Interp *interp, int objc,
     }
     switch (method) {
     case M_APPEND: return LogAppend(interp, lo, objc, objv);
+    case M_FOREACH: return LogForeach(interp, lo, objc, objv);
     case M_INFO: return LogInfo(interp, lo);
     case M_READ: return LogRead(interp, lo, objc, objv);
     case M_WAIT: return LogWait(interp, lo, objc, objv);
@@ -604,9 +911,19 @@ FailNotRegular(Tcl_Interp *interp, const char *name) noexcept
 	    " file", name), {"MMAP", "LOG", "NOTLOG", name});
 }
 
+/* The sync for the fence (Log::FenceBeforeAppending): context is the LogObject. */
+int
+SyncForFence(void *context, std::uint64_t from, std::uint64_t count) noexcept
+{
+    const auto *lo = static_cast<const LogObject *>(context);
+    return lo->mapping.SyncRange(static_cast<std::size_t>(from),
+	    static_cast<std::size_t>(count), true);
+}
+
 /*
  * Open an existing log: check it is one, with the size asked for, and
- * map it. Nothing is written to the file.
+ * map it. A read-only open writes nothing to the file; a writable one
+ * runs the fence.
  */
 int
 OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool haveSize,
@@ -681,6 +998,36 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	FailLogStatus(interp, *lo, status, "opening");
 	delete lo;
 	return TCL_ERROR;
+    }
+    /*
+     * The fence (doc/logformat.md, "Power loss"): records that a power
+     * loss or a dead append left numbered at or above next are destroyed,
+     * durably, before this process commits one. It runs here when the
+     * append lock is free or soon released; when a live process keeps it
+     * (one stopped, say), an open does not wait for it: the fence runs in
+     * this object's first append instead, inside that append's lock. It
+     * only needs to run when no other process has the log open (the first
+     * opener after a crash or a reboot); until an opener can tell that,
+     * every writable one runs it, which is safe (it only destroys headers
+     * no committed state counts) and costs one walk of the area.
+     */
+    if (!readonly) {
+	std::uint64_t destroyed = 0;
+	int error = 0;
+	bool slept = false;
+	const mmaplog::Status fenced = lo->log.Fence(destroyed, error, slept,
+		[] { return true; }, [lo](std::uint64_t from, std::uint64_t count) {
+		    return SyncForFence(lo, from, count);
+		});
+	if (fenced == mmaplog::Status::Interrupted || fenced == mmaplog::Status::Lock) {
+	    /* (Lock: the lock word names this thread, or a futex call
+	     * failed: the append reports it as it did before.) */
+	    lo->log.FenceBeforeAppending(SyncForFence, lo);
+	} else if (fenced != mmaplog::Status::Ok) {
+	    FailLogStatus(interp, *lo, fenced, "opening", error);
+	    delete lo;
+	    return TCL_ERROR;
+	}
     }
     out = lo;
     return TCL_OK;

@@ -14,9 +14,15 @@
 #	    -small        tiny sizes and counts, for a smoke run in CI; the
 #	                  environment variable BENCH_SMALL=1 does the same
 #	    -cases LIST   run only these cases: logw rand bulk lines mapcost
-#	                  region log
+#	                  region log sqlite
 #	    -dir DIR      make the scratch directory inside DIR (default
 #	                  $TMPDIR, else /tmp); it is removed at the end
+#
+#	The sqlite case sets mmap::log against SQLite (Tcl package sqlite3,
+#	Debian libsqlite3-tcl: installed with apt-get when missing and this
+#	runs as root; its rows are skipped, with the reason, when it cannot be
+#	had) and against a text file, appending and reading the newest
+#	records, each run in a fresh tclsh.
 #
 #	Exit status: 0 when every case ran, whether or not the speed targets
 #	were met; 1 on a usage or script error; 2 when contenders disagreed
@@ -53,7 +59,7 @@ namespace eval ::bench {
     variable fileCache
     array set fileCache {}
 
-    variable allCases {logw rand bulk lines mapcost region log}
+    variable allCases {logw rand bulk lines mapcost region log sqlite}
 }
 
 # ----------------------------------------------------------------------------
@@ -62,7 +68,7 @@ namespace eval ::bench {
 
 proc ::bench::usage {} {
     return "usage: bench.tcl ?-rounds N? ?-small? ?-cases {logw rand bulk\
-	lines mapcost region log}? ?-dir DIR?"
+	lines mapcost region log sqlite}? ?-dir DIR?"
 }
 
 # usageError message --
@@ -158,7 +164,9 @@ proc ::bench::configure {} {
 	    bigMapSize		[expr {4 << 30}] \
 	    mlogCount		200000 \
 	    mlogReadCount	100000 \
-	    mlogSize		[expr {32 * $MiB}]]
+	    mlogSize		[expr {32 * $MiB}] \
+	    sqlAppendCount	100000 \
+	    sqlReadCount	100000]
     } else {
 	array set cfg [list \
 	    binSize		$MiB \
@@ -176,7 +184,9 @@ proc ::bench::configure {} {
 	    bigMapSize		[expr {64 * $MiB}] \
 	    mlogCount		2000 \
 	    mlogReadCount	1000 \
-	    mlogSize		$MiB]
+	    mlogSize		$MiB \
+	    sqlAppendCount	2000 \
+	    sqlReadCount	1000]
     }
     # A 4 GiB mapping needs a 64-bit address space.
     if {$::tcl_platform(pointerSize) < 8 && $cfg(bigMapSize) > (1 << 30)} {
@@ -1509,6 +1519,319 @@ proc ::bench::caseLog {} {
 }
 
 
+# ----------------------------------------------------------------------------
+# The sqlite case: mmap::log against SQLite and a text file, each run in a
+# fresh process
+# ----------------------------------------------------------------------------
+
+# The child that does one run of the sqlite case: it gets the operation,
+# the contender, the file and the count on its command line and prints
+# the microseconds the operation took (check 0), or what it wrote or read
+# (check 1), which must be the same for every contender. Each run is a
+# fresh process: what a first read costs (pages mapped, caches filled,
+# values allocated for the first time) counts, as for a program that
+# starts, reads the newest records and exits.
+set ::bench::sqlChild {
+    package ifneeded mmap @VERSION@ @IFNEEDED@
+    package require mmap
+    lassign $argv op who path count check logSize
+
+    # The 64-byte record i (63 characters and a newline).
+    proc record {i} {
+	return [format %-63.63s "2024-06-01T12:00:00.000000Z INFO bench: record $i"]\n
+    }
+
+    # What a reader saw: how many records, and a CRC of their messages
+    # (without the newline) oldest first.
+    proc seen {messages} {
+	set text [join [lmap m $messages {string trimright $m \n}] \n]
+	return [list records [llength $messages] crc [zlib crc32 $text]]
+    }
+
+    # Appending $count copies of one 64-byte record. Every contender
+    # stores a time with each record: the log stamps it itself, SQLite
+    # gets [clock microseconds].
+    proc append-log {path count check logSize} {
+	set message [record 0]
+	set log [mmap::log open $path -size $logSize]
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    $log append $message
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	if {$check} {
+	    set messages [lmap {s t m} [$log read] {set m}]
+	    set us [list records [llength $messages] distinct [lsort -unique $messages]]
+	}
+	$log close
+	return $us
+    }
+    proc append-puts {path count check logSize} {
+	set line [string trimright [record 0] \n]
+	set ch [open $path a]
+	fconfigure $ch -buffering line
+	set t0 [clock microseconds]
+	for {set i 0} {$i < $count} {incr i} {
+	    puts $ch $line
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	close $ch
+	if {$check} {
+	    set f [open $path]
+	    set messages [split [string trimright [read $f] \n] \n]
+	    close $f
+	    set us [list records [llength $messages] distinct [lsort -unique [lmap m $messages {string cat $m \n}]]]
+	}
+	return $us
+    }
+    # who: sqlite-SYNC-each (one INSERT, so one transaction, per record)
+    # or sqlite-SYNC-batch (one transaction per 1,000 records).
+    proc append-sqlite {who path count check} {
+	package require sqlite3
+	lassign [split $who -] - sync per
+	sqlite3 db $path
+	db eval {PRAGMA journal_mode=WAL}
+	db eval "PRAGMA synchronous=$sync"
+	db eval {CREATE TABLE log(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,
+		 message TEXT NOT NULL)}
+	set message [record 0]
+	set t0 [clock microseconds]
+	if {$per eq "each"} {
+	    for {set i 0} {$i < $count} {incr i} {
+		set t [clock microseconds]
+		db eval {INSERT INTO log(time, message) VALUES($t, $message)}
+	    }
+	} else {
+	    for {set i 0} {$i < $count} {} {
+		db transaction {
+		    for {set k 0} {$k < 1000 && $i < $count} {incr k; incr i} {
+			set t [clock microseconds]
+			db eval {INSERT INTO log(time, message) VALUES($t, $message)}
+		    }
+		}
+	    }
+	}
+	set us [expr {[clock microseconds] - $t0}]
+	if {$check} {
+	    set messages [db eval {SELECT message FROM log ORDER BY seq}]
+	    set us [list records [llength $messages] distinct [lsort -unique $messages]]
+	}
+	db close
+	return $us
+    }
+
+    # Reading the newest $count records, each into variables, as a
+    # program would go through them. Opening is not timed.
+    proc read-log {path count check} {
+	set log [mmap::log open $path -readonly]
+	if {$check} {
+	    set messages {}
+	    $log foreach {seq time message} -last $count { lappend messages $message }
+	    return [seen $messages]
+	}
+	set n 0
+	set t0 [clock microseconds]
+	$log foreach {seq time message} -last $count { incr n }
+	return [expr {[clock microseconds] - $t0}]
+    }
+    proc read-logread {path count check} {
+	set log [mmap::log open $path -readonly]
+	set n 0
+	set t0 [clock microseconds]
+	foreach {seq time message} [$log read -last $count] { incr n }
+	set us [expr {[clock microseconds] - $t0}]
+	return [expr {$check ? [seen [lmap {s t m} [$log read -last $count] {set m}]] : $us}]
+    }
+    proc read-sqlite {path count check} {
+	package require sqlite3
+	sqlite3 db $path -readonly 1
+	# Opening reads nothing; the schema is read here, untimed, as
+	# opening the log reads its header.
+	db eval {PRAGMA schema_version}
+	if {$check} {
+	    set messages [db eval {SELECT message FROM log ORDER BY seq DESC LIMIT $count}]
+	    return [seen [lreverse $messages]]
+	}
+	set n 0
+	set t0 [clock microseconds]
+	db eval {SELECT seq, time, message FROM log ORDER BY seq DESC LIMIT $count} { incr n }
+	return [expr {[clock microseconds] - $t0}]
+    }
+    proc read-gets {path count check} {
+	set ch [open $path]
+	if {$check} {
+	    set messages {}
+	    while {[gets $ch line] >= 0} { lappend messages $line }
+	    return [seen $messages]
+	}
+	set n 0
+	set t0 [clock microseconds]
+	while {[gets $ch line] >= 0} { incr n }
+	return [expr {[clock microseconds] - $t0}]
+    }
+
+    if {$op eq "append" && [string match sqlite-* $who]} {
+	puts [append-sqlite $who $path $count $check]
+    } elseif {$op eq "append"} {
+	puts [append-$who $path $count $check $logSize]
+    } else {
+	puts [read-$who $path $count $check]
+    }
+}
+
+# sqlRun op count key check --
+#	One run of the sqlite case's child for contender $key; the files
+#	appended to are made afresh for each run.
+proc ::bench::sqlRun {op count key check} {
+    variable cfg
+    if {$op eq "append"} {
+	set path [file join $cfg(sqlDir) append-$key]
+	file delete $path $path-wal $path-shm
+	# What the runs before left for the kernel to write back (SQLite's
+	# WAL, the text file) is written now, not during this run.
+	catch {exec sync}
+    } else {
+	set path $cfg(sqlRead-$key)
+    }
+    set out [exec [info nameofexecutable] $cfg(sqlChildPath) $op $key $path $count \
+		 $check $cfg(mlogSize)]
+    if {$op eq "append"} {
+	file delete $path $path-wal $path-shm
+    }
+    return $out
+}
+
+# haveSqlite --
+#	Whether Tcl's sqlite3 package can be loaded; if not, and this runs
+#	as root with apt-get, it installs Debian's libsqlite3-tcl first.
+#	Returns {1 version} or {0 why}.
+proc ::bench::haveSqlite {} {
+    variable notes
+    if {![catch {package require sqlite3} version]} {
+	return [list 1 $version]
+    }
+    set why "package sqlite3: $version"
+    if {[catch {exec id -u} uid] || $uid != 0} {
+	return [list 0 "$why (not root: install Debian's libsqlite3-tcl to run these rows)"]
+    }
+    if {[auto_execok apt-get] eq ""} {
+	return [list 0 "$why (no apt-get to install libsqlite3-tcl with)"]
+    }
+    progress "sqlite: installing libsqlite3-tcl with apt-get"
+    if {[catch {exec apt-get install -y --no-install-recommends libsqlite3-tcl \
+		    </dev/null >@stderr 2>@stderr} err]} {
+	return [list 0 "$why; apt-get install libsqlite3-tcl failed: $err"]
+    }
+    if {[catch {package require sqlite3} version]} {
+	return [list 0 "package sqlite3 still cannot be loaded after apt-get\
+	    install libsqlite3-tcl: $version"]
+    }
+    lappend notes "sqlite: this run installed libsqlite3-tcl with apt-get"
+    return [list 1 $version]
+}
+
+proc ::bench::caseSqlite {} {
+    variable cfg
+    variable notes
+    set n $cfg(sqlAppendCount)
+    set r $cfg(sqlReadCount)
+    set cfg(sqlDir) [file join [file dirname $cfg(mlogPath)] sqlite]
+    file mkdir $cfg(sqlDir)
+    set cfg(sqlChildPath) [file join $cfg(sqlDir) child.tcl]
+    set version [package present mmap]
+    set f [open $cfg(sqlChildPath) w]
+    puts $f [string map [list @VERSION@ $version \
+	@IFNEEDED@ [list [package ifneeded mmap $version]]] $::bench::sqlChild]
+    close $f
+    lassign [haveSqlite] sqlite sqliteWhat
+    if {$sqlite} {
+	set sqlKeys {sqlite-OFF-each sqlite-OFF-batch sqlite-NORMAL-each sqlite-NORMAL-batch}
+	lappend notes "sqlite: SQLite $sqliteWhat (Tcl package sqlite3)"
+    } else {
+	set sqlKeys {}
+	lappend notes "sqlite: the SQLite rows were skipped: $sqliteWhat"
+    }
+
+    # Appending: every contender in the same rounds.
+    set s [measure "sqlite append" [list log {*}$sqlKeys puts] \
+	       [list ::bench::sqlRun append $n]]
+    foreach key $sqlKeys label {
+	"sync=OFF, 1 INSERT per transaction"
+	"sync=OFF, 1000 INSERTs per transaction"
+	"sync=NORMAL, 1 INSERT per transaction"
+	"sync=NORMAL, 1000 INSERTs per transaction"
+    } target {20.0 {} {} {}} {
+	if {$key eq ""} {
+	    break
+	}
+	addRow "log append vs SQLite WAL $label ${n}x64B" \
+	    [dict create native [dict get $s $key] mmap [dict get $s log]] \
+	    $n "µs/record" $target
+    }
+    addRow "log append vs puts -buffering line ${n}x64B" \
+	[dict create native [dict get $s puts] mmap [dict get $s log]] $n "µs/record"
+
+    # Reading: the same records in each store, the newest $r of 2 x $r.
+    set total [expr {2 * $r}]
+    set cfg(sqlRead-log) [file join $cfg(sqlDir) read.mlog]
+    set cfg(sqlRead-logread) $cfg(sqlRead-log)
+    set cfg(sqlRead-sqlite) [file join $cfg(sqlDir) read.db]
+    set cfg(sqlRead-gets) [file join $cfg(sqlDir) read.txt]
+    progress "sqlite: making the stores to read ($total records each)"
+    set log [mmap::log open $cfg(sqlRead-log) -size $cfg(mlogSize)]
+    set txt [open $cfg(sqlRead-gets) w]
+    if {$sqlite} {
+	sqlite3 ::bench::readDb $cfg(sqlRead-sqlite)
+	readDb eval {PRAGMA journal_mode=WAL}
+	readDb eval {CREATE TABLE log(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,
+		     message TEXT NOT NULL)}
+	readDb eval BEGIN
+    }
+    for {set i 1} {$i <= $total} {incr i} {
+	set message [format %-63.63s "2024-06-01T12:00:00.000000Z INFO bench: record $i"]\n
+	set seq [$log append $message]
+	if {$sqlite} {
+	    set t [clock microseconds]
+	    readDb eval {INSERT INTO log(seq, time, message) VALUES($seq, $t, $message)}
+	}
+	if {$i > $total - $r} {
+	    puts -nonewline $txt $message
+	}
+    }
+    $log close
+    close $txt
+    set readKeys {log logread gets}
+    if {$sqlite} {
+	readDb eval COMMIT
+	# Closing the last connection moves the WAL into the database file.
+	readDb close
+	set readKeys {log logread sqlite gets}
+    }
+    foreach key $readKeys {
+	foreach file [glob -nocomplain $cfg(sqlRead-$key)*] {
+	    warmFile $file
+	}
+    }
+    set s [measure "sqlite read" $readKeys [list ::bench::sqlRun read $r]]
+    if {$sqlite} {
+	addRow "log foreach -last $r vs SQLite db eval DESC LIMIT $r" \
+	    [dict create native [dict get $s sqlite] mmap [dict get $s log]] $r \
+	    "µs/record" 1.5
+    }
+    addRow "log foreach -last $r vs gets of the same $r lines" \
+	[dict create native [dict get $s gets] mmap [dict get $s log]] $r "µs/record" 1.5
+    addRow "log foreach -last $r vs foreach over log read -last $r" \
+	[dict create native [dict get $s logread] mmap [dict get $s log]] $r "µs/record"
+    lappend notes "sqlite rows: each run is a fresh tclsh (a first read counts);\
+	native = the contender named, mmap = mmap::log (append: \$log append\
+	per record; read: \$log foreach {seq time message} -last N {incr n});\
+	SQLite: journal_mode=WAL, table log(seq INTEGER PRIMARY KEY, time,\
+	message), time from \[clock microseconds\] per INSERT, read with\
+	db eval {SELECT seq, time, message ... ORDER BY seq DESC LIMIT N}\
+	{incr n}; puts/gets: a text file, line-buffered puts to a file opened\
+	for appending, gets of the newest N lines"
+}
+
 proc ::bench::main {argv} {
     variable cfg
     variable notes
@@ -1541,6 +1864,7 @@ proc ::bench::main {argv} {
 		mapcost { caseMapCost }
 		region	{ caseRegion }
 		log	{ caseLog }
+		sqlite	{ caseSqlite }
 	    }
 	    forgetFiles
 	}

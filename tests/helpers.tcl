@@ -50,7 +50,7 @@ if {![::tcltest::testConstraint tclx]} {
 namespace eval ::mmaptest {
     namespace export writeBytes tempFile readBytes sparseFile allBytes \
 	mapFile mapFileAsIs tclOptions badOptionMessage posixText waitVar \
-	procState signalProcess killHard runScript
+	procState signalProcess killHard runScript crc32c poke
 
     # How long (ms) [runScript] lets a child tclsh run before killing it.
     variable childTimeout 5000
@@ -320,4 +320,33 @@ proc ::mmaptest::runScript {script args} {
     } finally {
 	::tcltest::removeFile mmaptest-child.tcl
     }
+}
+
+# ----------------------------------------------------------------------------
+# Log files
+# ----------------------------------------------------------------------------
+
+# crc32c bytes --
+#	The CRC32C (Castagnoli) of a byte string, bit by bit: for the short
+#	headers tests forge or repair.
+proc ::mmaptest::crc32c {bytes} {
+    set crc 0xFFFFFFFF
+    binary scan $bytes cu* values
+    foreach b $values {
+	set crc [expr {$crc ^ $b}]
+	for {set k 0} {$k < 8} {incr k} {
+	    set crc [expr {($crc & 1) ? (($crc >> 1) ^ 0x82F63B78) : ($crc >> 1)}]
+	}
+    }
+    return [expr {$crc ^ 0xFFFFFFFF}]
+}
+
+# poke path offset bytes --
+#	Overwrite bytes of a file in place.
+proc ::mmaptest::poke {path offset bytes} {
+    set f [open $path r+]
+    fconfigure $f -translation binary
+    seek $f $offset
+    puts -nonewline $f $bytes
+    close $f
 }

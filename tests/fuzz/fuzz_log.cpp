@@ -15,7 +15,12 @@
  *	      state: a state that says fewer records than the file holds
  *	      makes the next append's number meet an old record's);
  *	    - after appending twice the area's worth, the log is one
- *	      contiguous run with no damage, ending at the newest.
+ *	      contiguous run with no damage, ending at the newest;
+ *	    - every number from oldest to next is a record read or damaged;
+ *	    - the fence (a writable open) changes neither the state nor, in
+ *	      a state the harness did not forge, what a read returns; our
+ *	      own commits always pass Snapshot's checks, and a reopened,
+ *	      fenced log reads the appended records back.
  *	A broken rule prints "invariant broken" and aborts.
  *
  *	Input: byte 0 chooses the mode. Even: a log of 8192 + 8 * (byte 1
@@ -172,6 +177,35 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char *data, std::size_t siz
 	Check(r.seq >= from.from, "-from returned an older record");
     }
 
+    /* Every number from oldest to next is a record read or damaged. */
+    Check(records.size() + all.damaged == state.Count(), "records + damaged != next - oldest");
+
+    /* A writable open fences: it destroys only record headers numbered
+     * next and above, which no read returns, so (in a state the harness
+     * did not forge) a read returns the same after it. */
+    const bool forged = !raw && (data[0] & 2) != 0;
+    auto fence = [](mmaplog::Log &target) {
+	std::uint64_t destroyed = 0;
+	int error = 0;
+	bool slept = false;
+	Check(target.Fence(destroyed, error, slept, [] { return false; },
+		[](std::uint64_t, std::uint64_t) { return 0; }) == mmaplog::Status::Ok,
+		"fence failed");
+    };
+    fence(log);
+    {
+	mmaplog::State fencedState;
+	Check(log.Snapshot(fencedState) == mmaplog::Status::Ok
+		&& fencedState.generation == state.generation, "the fence changed the state");
+	mmaplog::ReadResult fenced;
+	const auto again = ReadAll(log, mmaplog::ReadRequest(), fenced);
+	bool same = again.size() == records.size() && fenced.damaged == all.damaged;
+	for (std::size_t i = 0; same && i < again.size(); i++) {
+	    same = again[i].seq == records[i].seq && again[i].bytes == records[i].bytes;
+	}
+	Check(raw || forged || same, "the fence changed what a read returns");
+    }
+
     /* Appends work, whatever was there, and are read back exactly. */
     std::string text(reinterpret_cast<const char *>(data), std::min<std::size_t>(size, 300));
     std::vector<mmaplog::Message> messages;
@@ -184,9 +218,16 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char *data, std::size_t siz
     Check(log.Append(messages.data(), messages.size(), 42, lastSeq, lockError)
 	    == mmaplog::Status::Ok, "append failed");
     Check(lastSeq == state.nextSeq + 2, "appends not numbered on from next");
+    /* Reopened (and fenced, as a writable open does): our own commits
+     * always pass the checks, and the counts add up. */
+    mmaplog::Log reopened(file, fileSize, geometry);
+    mmaplog::State committed;
+    Check(reopened.Snapshot(committed) == mmaplog::Status::Ok, "our own commit is refused");
+    fence(reopened);
     mmaplog::ReadResult after;
-    const auto newest = ReadAll(log, mmaplog::ReadRequest(), after);
-    const bool forged = !raw && (data[0] & 2) != 0;
+    const auto newest = ReadAll(reopened, mmaplog::ReadRequest(), after);
+    Check(newest.size() + after.damaged == after.state.Count(),
+	    "records + damaged != next - oldest after appends");
     Check(forged || (!newest.empty() && newest.back().seq == lastSeq), "newest append missing");
     for (std::size_t i = 0; !forged && i < 3 && i < newest.size(); i++) {
 	const auto &r = newest[newest.size() - 1 - i];

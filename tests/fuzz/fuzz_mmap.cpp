@@ -121,7 +121,7 @@ std::string scratchPath;	/* file for [mmap] command-line fuzzing */
 bool shrinkEnabled = true;
 bool trace = false;
 /*
- * Behaviour README.md documents that is looser than the harness's own
+ * Behaviour doc/mmap.n (FAULTS) documents that is looser than the harness's own
  * strictest rule, accepted when named in MMAP_FUZZ_TOLERATE (a
  * comma-separated list; libfuzzer.sh names it by default):
  *   partial-tell  Tcl splits one [read] or [puts] into several driver
