@@ -481,6 +481,11 @@ public:
      * (a buffer, as for the fuzzer).
      */
     void UseLockFile(mmapunix::LockFile &file) noexcept { lockFile_ = &file; }
+    /*
+     * Set the waiters count to 0 when it only counts dead waiters (see
+     * WakeWaiters); a writable opener calls it. One system call.
+     */
+    void ForgetDeadWaiters() noexcept;
 
 private:
     /* A guarded copy out of the file: false on a fault. */
@@ -547,6 +552,7 @@ private:
     void *fenceContext_ = nullptr;
 
     void WakeWaiters() const noexcept;
+    void ForgetDeadWaiters(std::uint32_t counted) const noexcept;
 };
 
 /* Whether a state is possible in an area of areaSize bytes. */
@@ -1207,11 +1213,24 @@ inline void Log::WakeWaiters() const noexcept {
 	    || !lastCheck.compare_exchange_strong(last, nowMs, std::memory_order_relaxed)) {
 	return;
     }
+    ForgetDeadWaiters(counted);
+}
+
+inline void Log::ForgetDeadWaiters(std::uint32_t counted) const noexcept {
     if (!lockFile_->AnyoneWaiting()) {
 	Guarded([&] {
 	    Word<std::uint32_t>(H_WAITERS).compare_exchange_strong(counted, 0,
 		    std::memory_order_seq_cst);
 	});
+    }
+}
+
+inline void Log::ForgetDeadWaiters() noexcept {
+    std::uint32_t counted = 0;
+    if (Guarded([&] {
+	    counted = Word<std::uint32_t>(H_WAITERS).load(std::memory_order_seq_cst);
+	}) && counted != 0) {
+	ForgetDeadWaiters(counted);
     }
 }
 

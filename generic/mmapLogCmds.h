@@ -992,6 +992,9 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	}
 	lo->version = mmaplog::VERSION;
     }
+    if (!readonly) {
+	lo->log.ForgetDeadWaiters();
+    }
     mmaplog::State state;
     const mmaplog::Status status = lo->log.Snapshot(state);
     if (status != mmaplog::Status::Ok) {
