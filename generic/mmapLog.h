@@ -453,6 +453,8 @@ public:
 	fenceSync_ = sync;
 	fenceContext_ = context;
     }
+    /* Whether the fence asked for there has not run yet. */
+    bool FencePending() const noexcept { return fenceSync_ != nullptr; }
 
     /*
      * Records oldest first, verified, as asked (see ReadRequest): each is

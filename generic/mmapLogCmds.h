@@ -51,6 +51,9 @@ struct LogObject {
 						 * the file, kept open: see
 						 * mmapOwner.h */
     std::uint32_t version = mmaplog::VERSION;	/* the file's format */
+    bool fenceMarked = true;		/* a writable log whose fence has not
+					 * run yet is false until it has (see
+					 * LockFile::MarkFenced) */
 
     LogObject(std::string &&where, mmapunix::Mapping &&map,
 	    const mmaplog::Geometry &g, bool ro) noexcept
@@ -418,6 +421,11 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
 	const mmaplog::Status status = lo.log.Append(messages, count, mmaplog::NowMicros(),
 		last, error, slept, [interp] { return SignalsDue(interp); });
 	if (status == mmaplog::Status::Ok) {
+	    if (!lo.fenceMarked && !lo.log.FencePending()) {
+		/* The fence the open left to this append has run. */
+		lo.lockFile->MarkFenced();
+		lo.fenceMarked = true;
+	    }
 	    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
 	    return TCL_OK;
 	}
@@ -1009,12 +1017,15 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
      * append lock is free or soon released; when a live process keeps it
      * (one stopped, say), an open does not wait for it: the fence runs in
      * this object's first append instead, inside that append's lock. It
-     * only needs to run when no other process has the log open (the first
-     * opener after a crash or a reboot); until an opener can tell that,
-     * every writable one runs it, which is safe (it only destroys headers
-     * no committed state counts) and costs one walk of the area.
+     * need not run while a process that fenced the log since the last
+     * crash has it open (the kernel's word: see FENCED_BYTE); running it
+     * anyway would be safe (it only destroys headers no committed state
+     * counts), but it walks the whole area under the append lock.
      */
-    if (!readonly) {
+    if (!readonly && lo->lockFile->FencedByOpener()) {
+	lo->lockFile->MarkFenced();
+    } else if (!readonly) {
+	lo->fenceMarked = false;
 	std::uint64_t destroyed = 0;
 	int error = 0;
 	bool slept = false;
@@ -1030,6 +1041,9 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	    FailLogStatus(interp, *lo, fenced, "opening", error);
 	    delete lo;
 	    return TCL_ERROR;
+	} else {
+	    lo->lockFile->MarkFenced();
+	    lo->fenceMarked = true;
 	}
     }
     out = lo;

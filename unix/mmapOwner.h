@@ -63,6 +63,13 @@ namespace mmapunix {
 constexpr std::uint64_t TOKEN_BASE = std::uint64_t{1} << 62;
 constexpr std::uint64_t TOKEN_MASK = TOKEN_BASE - 1;
 constexpr std::uint64_t WAITING_BYTE = TOKEN_BASE - 1;
+/*
+ * Read-locked by every process with a log open for writing that has
+ * fenced it, or opened it while another such process had it open: while
+ * anyone holds it, the log has been fenced since the last crash (a crash
+ * ends every holder), and a writable open need not walk it again.
+ */
+constexpr std::uint64_t FENCED_BYTE = TOKEN_BASE - 2;
 
 /*
  * One process's lock descriptor for one file (by device and inode). The
@@ -104,6 +111,16 @@ public:
     /* Whether any thread of any process is counted as waiting. */
     bool AnyoneWaiting() noexcept;
 
+    /*
+     * A log's fence (see FENCED_BYTE): whether a process that fenced the
+     * file since the last crash, or that opened it while one had it
+     * open, has it open now (without OFD locks: never known, so false);
+     * and count this process among them, for as long as it keeps the
+     * descriptor.
+     */
+    bool FencedByOpener() noexcept;
+    void MarkFenced() noexcept;
+
     LockFile(const LockFile &) = delete;
     LockFile &operator=(const LockFile &) = delete;
 
@@ -129,6 +146,7 @@ private:
     ino_t inode_ = 0;
     int refs_ = 0;
     int waiting_ = 0;		/* this process's counted waiters */
+    bool fenced_ = false;	/* this process holds FENCED_BYTE */
     std::vector<std::uint64_t> live_;	/* tokens of this process's live threads */
 };
 
@@ -411,6 +429,26 @@ inline bool LockFile::AnyoneWaiting() noexcept {
     return fd_ >= 0 && Lock(F_WRLCK, WAITING_BYTE, false) != 0;
 }
 
+inline bool LockFile::FencedByOpener() noexcept {
+    {
+	std::lock_guard<std::mutex> guard(Files().mutex);
+	if (fenced_) {
+	    return true;
+	}
+	if (fd_ < 0 || broken_) {
+	    return false;
+	}
+    }
+    return Lock(F_WRLCK, FENCED_BYTE, false) == EAGAIN;
+}
+
+inline void LockFile::MarkFenced() noexcept {
+    std::lock_guard<std::mutex> guard(Files().mutex);
+    if (!fenced_ && fd_ >= 0 && !broken_) {
+	fenced_ = Lock(F_RDLCK, FENCED_BYTE, true) == 0;
+    }
+}
+
 inline ThreadTokens::~ThreadTokens() {
     LockFile::Registry &r = LockFile::Files();
     std::lock_guard<std::mutex> guard(r.mutex);
@@ -453,6 +491,7 @@ inline void LockFile::Child() noexcept {
     for (LockFile *file : r.files) {
 	file->live_.clear();
 	file->waiting_ = 0;
+	file->fenced_ = false;	/* the parent's description holds it */
 	if (file->fd_ < 0 || file->broken_) {
 	    continue;
 	}
@@ -506,6 +545,8 @@ inline int LockFile::TokenAlive(std::uint64_t token) noexcept {
 inline void LockFile::BeginWaiting() noexcept {}
 inline void LockFile::EndWaiting() noexcept {}
 inline bool LockFile::AnyoneWaiting() noexcept { return true; }
+inline bool LockFile::FencedByOpener() noexcept { return false; }
+inline void LockFile::MarkFenced() noexcept {}
 inline ThreadTokens::~ThreadTokens() {}
 
 /* A forked child has a new process id: its tokens are new. */
