@@ -509,20 +509,47 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 /*
+ * Why mmap::lock could not take or test a lock. ENOENT: the channel's
+ * file can no longer be opened by its name, and without a descriptor of
+ * it the holders' liveness cannot be proved. ENOLCK: a record lock (fcntl
+ * or TclX flock) covers the bytes mmap::lock locks (see mmapOwner.h).
+ */
+int
+FailLockFile(Tcl_Interp *interp, const Target &target, int error) noexcept
+{
+    if (error == ENOENT) {
+	const char *path = target.mc->file.Path();
+	return Fail(interp, Tcl_ObjPrintf("cannot lock channel \"%s\": its file \"%s\""
+		" can no longer be opened by that name", target.name, path),
+		{"MMAP", "LOCK", "NOFILE", target.name});
+    }
+    if (error == ENOLCK) {
+	return Fail(interp, Tcl_ObjPrintf("cannot lock channel \"%s\": a record lock"
+		" (fcntl, flock) covers the bytes from offset 2**62 of its file",
+		target.name), {"MMAP", "LOCK", "RECORDLOCK", target.name});
+    }
+    return FailPosix(interp, error, Tcl_ObjPrintf("cannot lock channel \"%s\"",
+	    target.name));
+}
+
+/*
  * mmap::lock's first step, with the channel held open: take the lock (a
  * locker sleeping for a live holder serves signals like mmap::wait).
  */
 int
-TakeLock(Tcl_Interp *interp, const Target &target,
-	mmapunix::LockOutcome &outcome)	/* not noexcept: see MayExitThread */
+TakeLock(Tcl_Interp *interp, const Target &target, mmapunix::LockOutcome &outcome,
+	mmapunix::LockFile *&file)	/* not noexcept: see MayExitThread */
 {
     std::atomic<std::uint64_t> &word = target.Word();
     outcome = mmapunix::LockOutcome::Failed;
     bool slept = false;
     int error = 0;
+    if ((error = target.mc->LockFileOf(file)) != 0) {
+	return FailLockFile(interp, target, error);
+    }
     do {
 	if (target.Guarded(interp, Access::Write, [&] {
-	    outcome = mmapunix::LockWord(word, slept, error,
+	    outcome = mmapunix::LockWord(word, *file, slept, error,
 		    [=] { return SignalsDue(interp); });
 	}) != TCL_OK) {
 	    return TCL_ERROR;
@@ -542,8 +569,7 @@ TakeLock(Tcl_Interp *interp, const Target &target,
 		{"MMAP", "LOCK", "HELD", target.name});
     }
     case mmapunix::LockOutcome::Failed:
-	return FailPosix(interp, error, Tcl_ObjPrintf(
-		"cannot lock channel \"%s\"", target.name));
+	return FailLockFile(interp, target, error);
     case mmapunix::LockOutcome::Acquired:
     case mmapunix::LockOutcome::TookOverFromDeadHolder:
     case mmapunix::LockOutcome::Interrupted:
@@ -558,7 +584,8 @@ TakeLock(Tcl_Interp *interp, const Target &target,
  */
 int
 RunLocked(Tcl_Interp *interp, const Target &target, mmapunix::LockOutcome outcome,
-	Tcl_Obj *recoveredVar, Tcl_Obj *script)	/* not noexcept: see MayExitThread */
+	mmapunix::LockFile &file, Tcl_Obj *recoveredVar,
+	Tcl_Obj *script)	/* not noexcept: see MayExitThread */
 {
     std::atomic<std::uint64_t> &word = target.Word();
     const bool recovered = outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
@@ -574,7 +601,7 @@ RunLocked(Tcl_Interp *interp, const Target &target, mmapunix::LockOutcome outcom
 	}
     }
     /* A fault here means the word is gone, and the lock with it. */
-    target.Completes([&] { mmapunix::UnlockWord(word); });
+    target.Completes([&] { mmapunix::UnlockWord(word, file); });
     return code;
 }
 
@@ -640,12 +667,13 @@ MmapLockObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
     Tcl_Channel channel = mc->channel;
     Tcl_RegisterChannel(nullptr, channel);
     mmapunix::LockOutcome outcome;
-    int code = TakeLock(interp, target, outcome);
+    mmapunix::LockFile *file = nullptr;
+    int code = TakeLock(interp, target, outcome, file);
     mc->Hold();
     Tcl_CreateThreadExitHandler(LetGoAtThreadExit, mc);
     Tcl_UnregisterChannel(nullptr, channel);
     if (code == TCL_OK) {
-	code = RunLocked(interp, target, outcome, recoveredVar, objv[first + 2]);
+	code = RunLocked(interp, target, outcome, *file, recoveredVar, objv[first + 2]);
     }
     Tcl_DeleteThreadExitHandler(LetGoAtThreadExit, mc);
     MmapChannel::LetGo(mc);
