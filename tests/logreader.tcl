@@ -1,0 +1,236 @@
+# logreader.tcl --
+#
+#	A second reader of mmap::log files, written from doc/logformat.md
+#	alone: it shares no code with generic/mmapLog.h (nor with
+#	tests/helpers.tcl). It reads a log's bytes as a whole string with
+#	[binary scan] and returns what the document says `read` and `info`
+#	return for a log no writer is changing: tests/logformat.test runs
+#	it next to the package over every kind of log the suite makes and
+#	requires the same answer.
+#
+#	    source logreader.tcl
+#	    logreader::readFile path  -> dict (see logreader::readBytes)
+#
+#	Sections named "§..." below are those of doc/logformat.md.
+
+namespace eval ::logreader {
+    # The format versions this reader knows (§ Header).
+    variable versions {1}
+    # CRC32C, one table entry per byte value (§ Conventions).
+    variable table {}
+    for {set i 0} {$i < 256} {incr i} {
+	set c $i
+	for {set k 0} {$k < 8} {incr k} {
+	    set c [expr {($c & 1) ? (($c >> 1) ^ 0x82F63B78) : ($c >> 1)}]
+	}
+	lappend table $c
+    }
+    unset i c k
+}
+
+# crc bytes --
+#	The CRC32C of a byte string.
+proc ::logreader::crc {bytes} {
+    variable table
+    set c 0xFFFFFFFF
+    binary scan $bytes cu* values
+    foreach b $values {
+	set c [expr {[lindex $table [expr {($c ^ $b) & 0xFF}]] ^ ($c >> 8)}]
+    }
+    return [expr {$c ^ 0xFFFFFFFF}]
+}
+
+# text bytes --
+#	A payload as the string `read` returns (§ Payloads): every byte at
+#	which no complete standard UTF-8 sequence starts becomes U+FFFD, then
+#	the bytes are decoded as UTF-8.
+proc ::logreader::text {bytes} {
+    if {![regexp {[\x80-\xFF]} $bytes]} {
+	return [encoding convertfrom utf-8 $bytes]
+    }
+    binary scan $bytes cu* in
+    set n [llength $in]
+    set out {}
+    for {set i 0} {$i < $n} {} {
+	set lead [lindex $in $i]
+	set len [sequenceLength $in $i $n]
+	if {$len == 0} {
+	    lappend out 0xEF 0xBF 0xBD
+	    incr i
+	} else {
+	    lappend out {*}[lrange $in $i [expr {$i + $len - 1}]]
+	    incr i $len
+	}
+    }
+    return [encoding convertfrom utf-8 [binary format cu* $out]]
+}
+
+# The length of the standard UTF-8 sequence starting at index i of the
+# byte list in (n bytes), or 0 (§ Payloads, the table of well-formed
+# sequences).
+proc ::logreader::sequenceLength {in i n} {
+    set lead [lindex $in $i]
+    if {$lead < 0x80} {return 1}
+    set low 0x80; set high 0xBF
+    if {$lead >= 0xC2 && $lead <= 0xDF} {
+	set len 2
+    } elseif {$lead >= 0xE0 && $lead <= 0xEF} {
+	set len 3
+	if {$lead == 0xE0} {set low 0xA0}
+	if {$lead == 0xED} {set high 0x9F}
+    } elseif {$lead >= 0xF0 && $lead <= 0xF4} {
+	set len 4
+	if {$lead == 0xF0} {set low 0x90}
+	if {$lead == 0xF4} {set high 0x8F}
+    } else {
+	return 0
+    }
+    if {$i + $len > $n} {return 0}
+    set second [lindex $in [expr {$i + 1}]]
+    if {$second < $low || $second > $high} {return 0}
+    for {set k 2} {$k < $len} {incr k} {
+	if {([lindex $in [expr {$i + $k}]] & 0xC0) != 0x80} {return 0}
+    }
+    return $len
+}
+
+# readFile path --
+#	readBytes over the bytes of the file at path.
+proc ::logreader::readFile {path} {
+    set f [open $path rb]
+    set bytes [read $f]
+    close $f
+    return [readBytes $bytes]
+}
+
+# readBytes bytes --
+#	What a reader makes of a log file holding bytes, as a dict:
+#	  status   ok, or why the log is refused: notlog, version, header
+#	           (checksum or geometry), size (header file size is not the
+#	           file's), state (the committed state fails its checks)
+#	  list     (ok) the flat list {seq time message ...} `read` returns
+#	  oldest next records damaged   (ok) as `info` reports them
+#	  generation head tail          (ok) the committed state
+proc ::logreader::readBytes {bytes} {
+    variable versions
+    set size [string length $bytes]
+    # § Header checks, in order.
+    if {[string range $bytes 0 7] ne "mmap-log"} {
+	return {status notlog}
+    }
+    if {$size < 48} {
+	return {status header}
+    }
+    binary scan $bytes @8iuiuwuwuwuiuiu version hsize fsize aoff asize reserved hcheck
+    if {[crc [string range $bytes 0 43]] != $hcheck} {
+	return {status header}
+    }
+    if {$version ni $versions} {
+	return {status version}
+    }
+    if {$hsize != 4096 || $aoff != 4096 || $fsize < 8192
+	    || $asize != (($fsize - 4096) & ~7) || $reserved != 0} {
+	return {status header}
+    }
+    if {$fsize != $size} {
+	return {status size}
+    }
+    # § The committed state.
+    binary scan $bytes @72wu gen
+    set slot [expr {80 + ($gen & 1) * 48}]
+    binary scan $bytes @${slot}wuwuwuwuwuwu sgen next oldest head tail scheck
+    if {$scheck != [crc [string range $bytes $slot [expr {$slot + 39}]]]
+	    || $sgen != $gen || $oldest < 1 || $oldest > $next || $next >= (1 << 62)
+	    || $head > $asize || $tail >= $asize || ($head & 7) || ($tail & 7)
+	    || $next - $oldest > $asize / 32} {
+	return {status state}
+    }
+    set area [string range $bytes 4096 [expr {4096 + $asize - 1}]]
+    # § Reading: the walk.
+    set records {}
+    set damaged 0
+    set seq $oldest
+    set pos $tail
+    set walked 0
+    set budget [expr {2 * $asize}]
+    while {$seq < $next} {
+	if {$walked > $budget} {
+	    incr damaged [expr {$next - $seq}]
+	    break
+	}
+	# Step 1: where the record is (a wrap marker or a short end: 0).
+	set at $pos
+	set h [header $area $asize $pos]
+	if {[lindex $h 0] eq "wrap" && $pos != 0} {
+	    set pos 0
+	    set h [header $area $asize 0]
+	}
+	incr walked [ahead $asize $at $pos]
+	lassign $h kind number length dcheck time
+	set numbered [expr {$kind eq "record" && $number == $seq}]
+	if {$numbered} {
+	    set payload [string range $area [expr {$pos + 32}] [expr {$pos + 31 + $length}]]
+	    if {[crc $payload] == $dcheck} {
+		lappend records $seq $time [text $payload]
+		set rs [expr {32 + (($length + 7) & ~7)}]
+		incr pos $rs
+		incr walked $rs
+		incr seq
+		continue
+	    }
+	}
+	# Step 2: damaged; scan from pos for the next candidate.
+	set lowest [expr {$numbered ? $seq + 1 : $seq}]
+	set found {}
+	if {$walked < $budget} {
+	    set limit [expr {min($asize, $budget - $walked)}]
+	    set from $pos
+	    for {set scanned 0} {$scanned < $limit} {incr scanned 8} {
+		if {$scanned > 0} {
+		    set pos [expr {$pos + 8 < $asize ? $pos + 8 : 0}]
+		}
+		lassign [header $area $asize $pos] kind number
+		if {$kind eq "record" && $number >= $lowest && $number < $next} {
+		    set found $number
+		    break
+		}
+	    }
+	    incr walked [ahead $asize $from $pos]
+	}
+	set skipTo [expr {$found eq "" ? $next : $found}]
+	incr damaged [expr {$skipTo - $seq}]
+	set seq $skipTo
+    }
+    return [dict create status ok list $records oldest $oldest next $next \
+	records [expr {[llength $records] / 3}] damaged $damaged \
+	generation $gen head $head tail $tail]
+}
+
+# ahead size from to --
+#	Bytes forward from one area offset to another (either may be the
+#	area size, which is offset 0).
+proc ::logreader::ahead {size from to} {
+    set from [expr {$from % $size}]
+    set to [expr {$to % $size}]
+    return [expr {$to >= $from ? $to - $from : $to + $size - $from}]
+}
+
+# header area size pos --
+#	What lies at area offset pos (§ Record header checks): {wrap} (a wrap
+#	marker, or fewer than 32 bytes before the end), {invalid}, or
+#	{record number length payloadCheck time}.
+proc ::logreader::header {area size pos} {
+    if {$pos + 32 > $size} {
+	return wrap
+    }
+    binary scan $area @${pos}iuiuwuwiuiu magic length number time dcheck hcheck
+    if {$magic == 0x44415052} {
+	return wrap
+    }
+    if {$magic != 0x43455252
+	    || [crc [string range $area $pos [expr {$pos + 27}]]] != $hcheck
+	    || 32 + (($length + 7) & ~7) > $size - $pos} {
+	return invalid
+    }
+    return [list record $number $length $dcheck $time]
+}
