@@ -11,12 +11,12 @@
 #	    source logreader.tcl
 #	    logreader::readFile path  -> dict (see logreader::readBytes)
 #
-#	Sections named "§..." below are those of doc/logformat.md.
+#	Section numbers below are those of doc/logformat.md.
 
 namespace eval ::logreader {
-    # The format versions this reader knows (§ Header).
+    # The format versions this reader knows (section 3).
     variable versions {1}
-    # CRC32C, one table entry per byte value (§ Conventions).
+    # CRC32C, one table entry per byte value (section 1).
     variable table {}
     for {set i 0} {$i < 256} {incr i} {
 	set c $i
@@ -41,7 +41,7 @@ proc ::logreader::crc {bytes} {
 }
 
 # text bytes --
-#	A payload as the string `read` returns (§ Payloads): every byte at
+#	A payload as the string `read` returns (section 7): every byte at
 #	which no complete standard UTF-8 sequence starts becomes U+FFFD, then
 #	the bytes are decoded as UTF-8.
 proc ::logreader::text {bytes} {
@@ -66,7 +66,7 @@ proc ::logreader::text {bytes} {
 }
 
 # The length of the standard UTF-8 sequence starting at index i of the
-# byte list in (n bytes), or 0 (§ Payloads, the table of well-formed
+# byte list in (n bytes), or 0 (section 7, the table of well-formed
 # sequences).
 proc ::logreader::sequenceLength {in i n} {
     set lead [lindex $in $i]
@@ -114,7 +114,7 @@ proc ::logreader::readFile {path} {
 proc ::logreader::readBytes {bytes} {
     variable versions
     set size [string length $bytes]
-    # § Header checks, in order.
+    # Section 3, in order.
     if {[string range $bytes 0 7] ne "mmap-log"} {
 	return {status notlog}
     }
@@ -135,7 +135,7 @@ proc ::logreader::readBytes {bytes} {
     if {$fsize != $size} {
 	return {status size}
     }
-    # § The committed state.
+    # Section 4.2.
     binary scan $bytes @72wu gen
     set slot [expr {80 + ($gen & 1) * 48}]
     binary scan $bytes @${slot}wuwuwuwuwuwu sgen next oldest head tail scheck
@@ -146,7 +146,7 @@ proc ::logreader::readBytes {bytes} {
 	return {status state}
     }
     set area [string range $bytes 4096 [expr {4096 + $asize - 1}]]
-    # § Reading: the walk.
+    # Section 5.2: the walk.
     set records {}
     set damaged 0
     set seq $oldest
@@ -158,7 +158,8 @@ proc ::logreader::readBytes {bytes} {
 	    incr damaged [expr {$next - $seq}]
 	    break
 	}
-	# Step 1: where the record is (a wrap marker or a short end: 0).
+	# Steps 1 and 2: the bound; where the record is (a wrap marker or a
+	# short end: 0).
 	set at $pos
 	set h [header $area $asize $pos]
 	if {[lindex $h 0] eq "wrap" && $pos != 0} {
@@ -179,7 +180,7 @@ proc ::logreader::readBytes {bytes} {
 		continue
 	    }
 	}
-	# Step 2: damaged; scan from pos for the next candidate.
+	# Steps 5 and 6: not sound; scan from pos itself for a candidate.
 	set lowest [expr {$numbered ? $seq + 1 : $seq}]
 	set found {}
 	if {$walked < $budget} {
@@ -216,7 +217,7 @@ proc ::logreader::ahead {size from to} {
 }
 
 # header area size pos --
-#	What lies at area offset pos (§ Record header checks): {wrap} (a wrap
+#	What lies at area offset pos (sections 2.4 and 5.1): {wrap} (a wrap
 #	marker, or fewer than 32 bytes before the end), {invalid}, or
 #	{record number length payloadCheck time}.
 proc ::logreader::header {area size pos} {
@@ -233,4 +234,154 @@ proc ::logreader::header {area size pos} {
 	return invalid
     }
     return [list record $number $length $dcheck $time]
+}
+
+# ----------------------------------------------------------------------------
+# A writer, from sections 9 and 11.2: the fence, then one append. It
+# takes no lock: it may only be used on the bytes of a log no process has
+# open (Tcl cannot take the locks of section 9.1), which is all
+# tests/logformat.test needs of it: the package and this code append the
+# same message to copies of one log, and must leave the same bytes.
+# ----------------------------------------------------------------------------
+
+# appendBytes bytes payload time --
+#	The bytes of the log after a writer that just opened it fenced it
+#	(section 11.2) and appended one record of the payload bytes (UTF-8
+#	already) stamped time. bytes must pass readBytes with status ok.
+proc ::logreader::appendBytes {bytes payload time} {
+    binary scan $bytes @32wu asize
+    binary scan $bytes @72wu gen
+    binary scan $bytes @[expr {80 + ($gen & 1) * 48}]x8wuwuwuwu next oldest head tail
+    set area [string range $bytes 4096 [expr {4096 + $asize - 1}]]
+    set rest [string range $bytes [expr {4096 + $asize}] end]
+    set header [string range $bytes 0 4095]
+
+    # Section 11.2: the fence.
+    set s $oldest
+    set p $tail
+    for {set covered 0} {$covered < $asize} {} {
+	set step 8
+	if {$p + 32 <= $asize} {
+	    binary scan $area @${p}iuiuwu@[expr {$p + 24}]iuiu magic length number dcheck hcheck
+	    if {$magic == 0x43455252
+		    && [crc [string range $area $p [expr {$p + 27}]]] == $hcheck} {
+		if {$number >= $next} {
+		    set area [string replace $area $p [expr {$p + 31}] [string repeat \0 32]]
+		} elseif {$number >= $s && 32 + (($length + 7) & ~7) <= $asize - $p} {
+		    set s [expr {$number + 1}]
+		    if {[crc [string range $area [expr {$p + 32}] \
+			    [expr {$p + 31 + $length}]]] == $dcheck} {
+			set step [expr {32 + (($length + 7) & ~7)}]
+		    }
+		}
+	    }
+	}
+	incr covered $step
+	incr p $step
+	if {$p >= $asize} {
+	    incr p -$asize
+	}
+    }
+
+    # Section 9.2.
+    set n [string length $payload]
+    set size [expr {32 + (($n + 7) & ~7)}]
+    set place [expr {$head + $size <= $asize ? $head : 0}]
+    set span [expr {$place == $head ? $size : $asize - $head + $size}]
+    set walked 0
+    set dropped 0
+    while {$next > $oldest} {
+	set free [expr {($tail + $asize - $head % $asize) % $asize}]
+	if {$free >= $span && $next - $oldest < $asize / 32} {
+	    break
+	}
+	# Section 9.3: drop the oldest.
+	set dropped 1
+	set p $tail
+	if {[lindex [header $area $asize $p] 0] eq "wrap" && $p != 0} {
+	    incr walked [expr {$asize - $p}]
+	    set p 0
+	}
+	lassign [header $area $asize $p] kind number length
+	set found 1
+	if {$kind eq "record" && $number == $oldest} {
+	    set rs [expr {32 + (($length + 7) & ~7)}]
+	    incr p $rs
+	    incr walked $rs
+	    incr oldest
+	} else {
+	    lassign [scan $area $asize $p [expr {$oldest + 1}] $next $walked] m p walked
+	    if {$m eq ""} {
+		set found 0
+	    } else {
+		set oldest $m
+	    }
+	}
+	if {!$found || $oldest == $next} {
+	    set oldest $next
+	    set tail [expr {$head % $asize}]
+	} else {
+	    set tail [expr {$p >= $asize ? 0 : $p}]
+	}
+    }
+    if {$dropped} {
+	set header [commit $header [incr gen] $next $oldest $head $tail]
+    }
+    if {$place != $head && $head + 8 <= $asize} {
+	set area [string replace $area $head [expr {$head + 7}] \
+	    [binary format iuiu 0x44415052 0]]
+    }
+    set h [binary format iuiuwwiu 0x43455252 $n $next $time [crc $payload]]
+    set record $h[binary format iu [crc $h]]$payload[string repeat \0 [expr {$size - 32 - $n}]]
+    set area [string replace $area $place [expr {$place + $size - 1}] $record]
+    if {$next == $oldest} {
+	set tail $place
+    }
+    incr next
+    set head [expr {$place + $size}]
+    set header [commit $header [incr gen] $next $oldest $head $tail]
+    # Section 9.1: the lock, taken (from a dead holder, if the word named
+    # one: no process has the log open) and released, is 0. Section 10:
+    # waiters counted, the wake counter goes up by one (host order: this
+    # reader runs where the package does).
+    set header [string replace $header 64 71 [string repeat \0 8]]
+    binary scan $header @192nunu wake waiters
+    if {$waiters != 0} {
+	set header [string replace $header 192 195 \
+	    [binary format nu [expr {($wake + 1) & 0xFFFFFFFF}]]]
+    }
+    return $header$area$rest
+}
+
+# The scan of section 5.2 step 5 from pos for a number in [low, below),
+# with walked bytes walked so far: {number pos walked}, number "" when
+# none is found.
+proc ::logreader::scan {area size pos low below walked} {
+    set budget [expr {2 * $size}]
+    if {$walked >= $budget} {
+	return [list {} $pos $walked]
+    }
+    set limit [expr {min($size, $budget - $walked)}]
+    set from $pos
+    set found {}
+    for {set scanned 0} {$scanned < $limit} {incr scanned 8} {
+	if {$scanned > 0} {
+	    set pos [expr {$pos + 8 < $size ? $pos + 8 : 0}]
+	}
+	lassign [header $area $size $pos] kind number
+	if {$kind eq "record" && $number >= $low && $number < $below} {
+	    set found $number
+	    break
+	}
+    }
+    return [list $found $pos [expr {$walked + [ahead $size $from $pos]}]]
+}
+
+# Section 9.4: the header with the state committed as generation gen.
+proc ::logreader::commit {header gen next oldest head tail} {
+    set slot [binary format wwwww $gen $next $oldest $head $tail]
+    set slot $slot[binary format w [crc $slot]]
+    set at [expr {80 + ($gen & 1) * 48}]
+    set header [string replace $header $at [expr {$at + 47}] $slot]
+    return [string replace $header 72 79 [binary format w $gen]]
 }
