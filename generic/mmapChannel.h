@@ -29,6 +29,7 @@
 
 #include "mmapGlue.h"
 #include "mmapUnix.h"
+#include "mmapOwner.h"
 
 namespace {
 
@@ -63,11 +64,40 @@ struct MmapChannel {
 					 * error bypass (we hold a reference,
 					 * so no other error can have its
 					 * address): only it may be dropped */
+    mmapunix::LockFile *lockFile = nullptr;	/* from the first mmap::lock of a
+						 * shared region (see LockFileOf) */
 
     MmapChannel() noexcept = default;
     MmapChannel(const MmapChannel &) = delete;
     MmapChannel &operator=(const MmapChannel &) = delete;
-    ~MmapChannel() { ForgetReport(); }
+    ~MmapChannel() {
+	ForgetReport();
+	if (lockFile != nullptr) {
+	    lockFile->Release();
+	}
+    }
+
+    /*
+     * The lock file mmap::lock proves its holders alive with. A shared
+     * region's words are seen by other processes, so it is the process's
+     * descriptor of the mapped file, opened again by its name at the first
+     * lock: the channel keeps no descriptor before, since closing one
+     * drops the process's record locks on the file (see FileIdentity). A
+     * private region's words are this process's alone. 0 or an errno
+     * value (ENOENT: the name no longer leads to the mapped file).
+     */
+    int LockFileOf(mmapunix::LockFile *&out) noexcept {
+	if (lockFile == nullptr) {
+	    if (!shared) {
+		lockFile = mmapunix::LockFile::Process();
+	    } else if (const int error = mmapunix::LockFile::Acquire(-1,
+		    file.Path(), file.Device(), file.Inode(), true, lockFile)) {
+		return error;
+	    }
+	}
+	out = lockFile;
+	return 0;
+    }
 
     /* WriteBytes' result when a page had no file behind it. */
     static constexpr int FAULTED = -1;

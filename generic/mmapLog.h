@@ -181,7 +181,13 @@ inline void Store64(unsigned char *p, std::uint64_t v) noexcept {
  */
 
 constexpr unsigned char MAGIC[8] = {'m', 'm', 'a', 'p', '-', 'l', 'o', 'g'};
-constexpr std::uint32_t VERSION = 1;
+constexpr std::uint32_t VERSION = 2;
+/*
+ * Version 1 had the same layout, but its lock word named the holder by
+ * process and thread ids: it is read as it is, and upgraded by the first
+ * writable open (see doc/logformat.md).
+ */
+constexpr std::uint32_t OLDEST_VERSION = 1;
 constexpr std::uint64_t HEADER_SIZE = 4096;
 /* The smallest file: the header and one page of records. */
 constexpr std::uint64_t MIN_FILE_SIZE = HEADER_SIZE + 4096;
@@ -274,7 +280,7 @@ inline HeaderCheck CheckHeader(const unsigned char *fixed, std::uint64_t actualS
     if (Crc32c(0, fixed, H_CHECK) != Load32(fixed + H_CHECK)) {
 	return HeaderCheck::Damaged;
     }
-    if (Load32(fixed + H_VERSION) != VERSION) {
+    if (Load32(fixed + H_VERSION) < OLDEST_VERSION || Load32(fixed + H_VERSION) > VERSION) {
 	return HeaderCheck::Version;
     }
     geometry.fileSize = Load64(fixed + H_FILE_SIZE);
@@ -287,6 +293,12 @@ inline HeaderCheck CheckHeader(const unsigned char *fixed, std::uint64_t actualS
 	return HeaderCheck::Damaged;
     }
     return geometry.fileSize == actualSize ? HeaderCheck::Ok : HeaderCheck::SizeMismatch;
+}
+
+/* Make a fixed header CheckHeader accepted one of this VERSION. */
+inline void UpgradeHeader(unsigned char *fixed) noexcept {
+    Store32(fixed + H_VERSION, VERSION);
+    Store32(fixed + H_CHECK, Crc32c(0, fixed, H_CHECK));
 }
 
 /* The committed state: which records are kept and where. */
@@ -441,6 +453,8 @@ public:
 	fenceSync_ = sync;
 	fenceContext_ = context;
     }
+    /* Whether the fence asked for there has not run yet. */
+    bool FencePending() const noexcept { return fenceSync_ != nullptr; }
 
     /*
      * Records oldest first, verified, as asked (see ReadRequest): each is
@@ -461,6 +475,19 @@ public:
     static constexpr long POLL_MS = 50;
     Status Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHeader,
 	    bool &arrived, int &error) noexcept;
+
+    /*
+     * The process's lock file for this log's file (see mmapOwner.h): the
+     * append lock proves its holders alive with it, and waiters announce
+     * themselves through it. Until set, the log is this process's alone
+     * (a buffer, as for the fuzzer).
+     */
+    void UseLockFile(mmapunix::LockFile &file) noexcept { lockFile_ = &file; }
+    /*
+     * Set the waiters count to 0 when it only counts dead waiters (see
+     * WakeWaiters); a writable opener calls it. One system call.
+     */
+    void ForgetDeadWaiters() noexcept;
 
 private:
     /* A guarded copy out of the file: false on a fault. */
@@ -521,9 +548,13 @@ private:
     /* The page of the area (counted from the area's first) up to which
      * Prefault has mapped this process's pages; none at first. */
     std::uint64_t prefaulted_ = UINT64_MAX;
+    mmapunix::LockFile *lockFile_ = mmapunix::LockFile::Process();
     /* Set: the fence the next append runs first (FenceBeforeAppending). */
     FenceSync fenceSync_ = nullptr;
     void *fenceContext_ = nullptr;
+
+    void WakeWaiters() const noexcept;
+    void ForgetDeadWaiters(std::uint32_t counted) const noexcept;
 };
 
 /* Whether a state is possible in an area of areaSize bytes. */
@@ -790,9 +821,11 @@ inline void Log::Prefault(std::uint64_t head) noexcept {
 class AppendLock {
 public:
     /* word lies in the header at header; a fault there (the file shrank)
-     * must not kill the process, even in the release. */
-    AppendLock(std::atomic<std::uint64_t> &word, const unsigned char *header) noexcept
-	: word_(word), header_(header) {}
+     * must not kill the process, even in the release. file: the log's
+     * lock file. */
+    AppendLock(std::atomic<std::uint64_t> &word, const unsigned char *header,
+	    mmapunix::LockFile &file) noexcept
+	: word_(word), header_(header), file_(file) {}
     /* See Log::Append for slept and interrupted. */
     template <typename Interrupted>
     mmapunix::LockOutcome Take(int &error, bool &slept, Interrupted &&interrupted) noexcept {
@@ -800,7 +833,7 @@ public:
 	    Pause();
 	}
 	/* A dead holder's append never committed: taking over is safe. */
-	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, slept, error,
+	const mmapunix::LockOutcome outcome = mmapunix::LockWord(word_, file_, slept, error,
 		interrupted);
 	held_ = outcome == mmapunix::LockOutcome::Acquired
 		|| outcome == mmapunix::LockOutcome::TookOverFromDeadHolder;
@@ -812,7 +845,7 @@ public:
     bool Held() const noexcept { return held_; }
     ~AppendLock() {
 	if (held_) {
-	    mmapunix::GuardedCall([this] { mmapunix::UnlockWord(word_); }, header_,
+	    mmapunix::GuardedCall([this] { mmapunix::UnlockWord(word_, file_); }, header_,
 		    header_ + HEADER_SIZE);
 	}
     }
@@ -829,6 +862,7 @@ private:
 
     std::atomic<std::uint64_t> &word_;
     const unsigned char *header_;
+    mmapunix::LockFile &file_;
     bool held_ = false;
 };
 
@@ -861,7 +895,7 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     bool published = false;
     std::uint64_t newHead = 0;	/* where the last commit left the head */
     {
-	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_);
+	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_, *lockFile_);
 	mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
 	if (!Guarded([&] { outcome = lock.Take(lockError, slept, interrupted); })) {
 	    return Status::Fault;
@@ -955,13 +989,7 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
      * the waiter's look at the state sees this append.
      */
     if (published) {
-	Guarded([&] {
-	    std::atomic_thread_fence(std::memory_order_seq_cst);
-	    if (Word<std::uint32_t>(H_WAITERS).load(std::memory_order_relaxed) != 0) {
-		Word<std::uint32_t>(H_WAKE).fetch_add(1, std::memory_order_seq_cst);
-		mmapunix::WakeWaiters(Word<std::uint32_t>(H_WAKE), INT_MAX);
-	    }
-	});
+	WakeWaiters();
 	Prefault(newHead);
     }
     return status;
@@ -971,7 +999,7 @@ template <typename Interrupted, typename Sync>
 inline Status Log::Fence(std::uint64_t &destroyed, int &error, bool &slept,
 	Interrupted &&interrupted, Sync &&sync) noexcept {
     destroyed = 0;
-    AppendLock lock(Word<std::uint64_t>(H_LOCK), base_);
+    AppendLock lock(Word<std::uint64_t>(H_LOCK), base_, *lockFile_);
     mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
     if (!Guarded([&] { outcome = lock.Take(error, slept, interrupted); })) {
 	return Status::Fault;
@@ -1152,6 +1180,62 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
     return Snapshot(result.state);
 }
 
+/*
+ * The waiters count only says whether to wake anyone; a waiter killed
+ * while it slept leaves it raised for good, and every append would pay a
+ * futex call. So each process counted holds a read lock on its lock
+ * file's waiting byte while it is (see LockFile::BeginWaiting), and an
+ * appender whose wake-up woke nobody looks, at most once a second per
+ * process, whether anyone holds that byte: if no one does, the count
+ * only counts the dead, and it sets it to 0 from the value it saw. (A
+ * waiter that comes meanwhile changes the value, and the swap fails.)
+ */
+constexpr std::int64_t WAITERS_CHECK_MS = 1000;
+
+inline void Log::WakeWaiters() const noexcept {
+    std::uint32_t counted = 0;
+    int woken = 0;
+    Guarded([&] {
+	std::atomic_thread_fence(std::memory_order_seq_cst);
+	counted = Word<std::uint32_t>(H_WAITERS).load(std::memory_order_relaxed);
+	if (counted != 0) {
+	    Word<std::uint32_t>(H_WAKE).fetch_add(1, std::memory_order_seq_cst);
+	    woken = mmapunix::WakeWaiters(Word<std::uint32_t>(H_WAKE), INT_MAX);
+	}
+    });
+    if (counted == 0 || woken != 0) {
+	return;
+    }
+    static std::atomic<std::int64_t> lastCheck{INT64_MIN / 2};
+    struct timespec now;
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    const std::int64_t nowMs = now.tv_sec * 1000LL + now.tv_nsec / 1000000;
+    std::int64_t last = lastCheck.load(std::memory_order_relaxed);
+    if (nowMs - last < WAITERS_CHECK_MS
+	    || !lastCheck.compare_exchange_strong(last, nowMs, std::memory_order_relaxed)) {
+	return;
+    }
+    ForgetDeadWaiters(counted);
+}
+
+inline void Log::ForgetDeadWaiters(std::uint32_t counted) const noexcept {
+    if (!lockFile_->AnyoneWaiting()) {
+	Guarded([&] {
+	    Word<std::uint32_t>(H_WAITERS).compare_exchange_strong(counted, 0,
+		    std::memory_order_seq_cst);
+	});
+    }
+}
+
+inline void Log::ForgetDeadWaiters() noexcept {
+    std::uint32_t counted = 0;
+    if (Guarded([&] {
+	    counted = Word<std::uint32_t>(H_WAITERS).load(std::memory_order_seq_cst);
+	}) && counted != 0) {
+	ForgetDeadWaiters(counted);
+    }
+}
+
 inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHeader,
 	bool &arrived, int &error) noexcept {
     unsigned char *words = wakeHeader ? wakeHeader : base_;
@@ -1159,9 +1243,14 @@ inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHe
     auto &waiters = Word<std::uint32_t>(H_WAITERS, words);
     arrived = false;
     error = 0;
-    if (wakeHeader != nullptr
-	    && !Guarded([&] { waiters.fetch_add(1, std::memory_order_seq_cst); }, words)) {
-	return Status::Fault;
+    /* Announced before counted, counted off before the announcement ends:
+     * see WakeWaiters. */
+    if (wakeHeader != nullptr) {
+	lockFile_->BeginWaiting();
+	if (!Guarded([&] { waiters.fetch_add(1, std::memory_order_seq_cst); }, words)) {
+	    lockFile_->EndWaiting();
+	    return Status::Fault;
+	}
     }
     struct timespec now;
     ::clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1206,7 +1295,14 @@ inline Status Log::Wait(std::uint64_t seq, long timeoutMs, unsigned char *wakeHe
 	}
     }
     if (wakeHeader != nullptr) {
-	Guarded([&] { waiters.fetch_sub(1, std::memory_order_seq_cst); }, words);
+	/* Never below 0: an appender may have reset the count meanwhile. */
+	Guarded([&] {
+	    std::uint32_t count = waiters.load(std::memory_order_relaxed);
+	    while (count != 0 && !waiters.compare_exchange_weak(count, count - 1,
+		    std::memory_order_seq_cst)) {
+	    }
+	}, words);
+	lockFile_->EndWaiting();
     }
     return status;
 }

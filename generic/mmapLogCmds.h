@@ -47,11 +47,25 @@ struct LogObject {
 					 * may close the log */
     bool deleted = false;		/* its command is gone; freed when no
 					 * [wait] is left */
+    mmapunix::LockFile *lockFile = nullptr;	/* the process's descriptor of
+						 * the file, kept open: see
+						 * mmapOwner.h */
+    std::uint32_t version = mmaplog::VERSION;	/* the file's format */
+    bool fenceMarked = true;		/* a writable log whose fence has not
+					 * run yet is false until it has (see
+					 * LockFile::MarkFenced) */
 
     LogObject(std::string &&where, mmapunix::Mapping &&map,
 	    const mmaplog::Geometry &g, bool ro) noexcept
 	: path(std::move(where)), mapping(std::move(map)),
 	  geometry(g), log(mapping.data(), mapping.length(), g), readonly(ro) {}
+    ~LogObject() {
+	if (lockFile != nullptr) {
+	    lockFile->Release();
+	}
+    }
+    LogObject(const LogObject &) = delete;
+    LogObject &operator=(const LogObject &) = delete;
 };
 
 std::atomic<unsigned long> logCounter{0};
@@ -407,6 +421,11 @@ LogAppend(Tcl_Interp *interp, LogObject &lo, int objc,
 	const mmaplog::Status status = lo.log.Append(messages, count, mmaplog::NowMicros(),
 		last, error, slept, [interp] { return SignalsDue(interp); });
 	if (status == mmaplog::Status::Ok) {
+	    if (!lo.fenceMarked && !lo.log.FencePending()) {
+		/* The fence the open left to this append has run. */
+		lo.lockFile->MarkFenced();
+		lo.fenceMarked = true;
+	    }
 	    Tcl_SetObjResult(interp, Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(last)));
 	    return TCL_OK;
 	}
@@ -732,7 +751,7 @@ LogInfo(Tcl_Interp *interp, LogObject &lo) noexcept
 	    {"damaged", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(damaged))},
 	    {"maxmessage", Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(lo.log.MaxMessage()))},
 	    {"readonly", Tcl_NewBooleanObj(lo.readonly)},
-	    {"version", Tcl_NewIntObj(static_cast<int>(mmaplog::VERSION))},
+	    {"version", Tcl_NewIntObj(static_cast<int>(lo.version))},
 	};
 	Tcl_Obj *dict = Tcl_NewDictObj();
 	for (const auto &entry : entries) {
@@ -879,7 +898,8 @@ FailHeader(Tcl_Interp *interp, const char *path, mmaplog::HeaderCheck check,
 		" with the mmap-log magic", path), {"MMAP", "LOG", "NOTLOG", path});
     case mmaplog::HeaderCheck::Version:
 	return Fail(interp, Tcl_ObjPrintf("log \"%s\" has format version %u: this"
-		" package reads version %u", path, mmaplog::Load32(fixed + mmaplog::H_VERSION),
+		" package reads versions %u to %u", path,
+		mmaplog::Load32(fixed + mmaplog::H_VERSION), mmaplog::OLDEST_VERSION,
 		mmaplog::VERSION), {"MMAP", "LOG", "VERSION", path});
     case mmaplog::HeaderCheck::SizeMismatch:
 	return Fail(interp, Tcl_ObjPrintf("log \"%s\" is damaged: its header says %s"
@@ -958,6 +978,31 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	return FailPosix(interp, ENOMEM, Tcl_ObjPrintf("cannot open log \"%s\"", name));
     }
     lo->file.Remember(fd, info);
+    lo->version = mmaplog::Load32(fixed + mmaplog::H_VERSION);
+    if (int error = mmapunix::LockFile::Acquire(fd, "", info.device, info.inode, !readonly,
+	    lo->lockFile)) {
+	delete lo;
+	return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+    }
+    lo->log.UseLockFile(*lo->lockFile);
+    if (lo->version < mmaplog::VERSION && !readonly) {
+	/*
+	 * The older format's lock word named holders by process and thread
+	 * ids: its writers must all be gone now (see doc/logformat.md). The
+	 * header is rewritten in place; what the old word holds reads as a
+	 * dead holder's.
+	 */
+	mmaplog::UpgradeHeader(fixed);
+	if (::pwrite(fd, fixed, sizeof fixed, 0) != static_cast<ssize_t>(sizeof fixed)) {
+	    const int error = errno != 0 ? errno : EIO;
+	    delete lo;
+	    return FailPosix(interp, error, Tcl_ObjPrintf("cannot open log \"%s\"", name));
+	}
+	lo->version = mmaplog::VERSION;
+    }
+    if (!readonly) {
+	lo->log.ForgetDeadWaiters();
+    }
     mmaplog::State state;
     const mmaplog::Status status = lo->log.Snapshot(state);
     if (status != mmaplog::Status::Ok) {
@@ -972,12 +1017,15 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
      * append lock is free or soon released; when a live process keeps it
      * (one stopped, say), an open does not wait for it: the fence runs in
      * this object's first append instead, inside that append's lock. It
-     * only needs to run when no other process has the log open (the first
-     * opener after a crash or a reboot); until an opener can tell that,
-     * every writable one runs it, which is safe (it only destroys headers
-     * no committed state counts) and costs one walk of the area.
+     * need not run while a process that fenced the log since the last
+     * crash has it open (the kernel's word: see FENCED_BYTE); running it
+     * anyway would be safe (it only destroys headers no committed state
+     * counts), but it walks the whole area under the append lock.
      */
-    if (!readonly) {
+    if (!readonly && lo->lockFile->FencedByOpener()) {
+	lo->lockFile->MarkFenced();
+    } else if (!readonly) {
+	lo->fenceMarked = false;
 	std::uint64_t destroyed = 0;
 	int error = 0;
 	bool slept = false;
@@ -993,6 +1041,9 @@ OpenLogFile(Tcl_Interp *interp, const std::string &path, bool readonly, bool hav
 	    FailLogStatus(interp, *lo, fenced, "opening", error);
 	    delete lo;
 	    return TCL_ERROR;
+	} else {
+	    lo->lockFile->MarkFenced();
+	    lo->fenceMarked = true;
 	}
     }
     out = lo;

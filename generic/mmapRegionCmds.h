@@ -503,6 +503,30 @@ MmapWakeObjCmd(void * /*clientData*/, Tcl_Interp *interp, int objc,
 }
 
 /*
+ * Why mmap::lock could not take or test a lock. ENOENT: the channel's
+ * file can no longer be opened by its name, and without a descriptor of
+ * it the holders' liveness cannot be proved. ENOLCK: a record lock (fcntl
+ * or TclX flock) covers the bytes mmap::lock locks (see mmapOwner.h).
+ */
+int
+FailLockFile(Tcl_Interp *interp, const Target &target, int error) noexcept
+{
+    if (error == ENOENT) {
+	const char *path = target.mc->file.Path();
+	return Fail(interp, Tcl_ObjPrintf("cannot lock channel \"%s\": its file \"%s\""
+		" can no longer be opened by that name", target.name, path),
+		{"MMAP", "LOCK", "NOFILE", target.name});
+    }
+    if (error == ENOLCK) {
+	return Fail(interp, Tcl_ObjPrintf("cannot lock channel \"%s\": a record lock"
+		" (fcntl, flock) covers the bytes from offset 2**62 of its file",
+		target.name), {"MMAP", "LOCK", "RECORDLOCK", target.name});
+    }
+    return FailPosix(interp, error, Tcl_ObjPrintf("cannot lock channel \"%s\"",
+	    target.name));
+}
+
+/*
  * mmap::lock's work once the channel is held open: take the lock (a
  * locker sleeping for a live holder serves signals like mmap::wait), run
  * the script, release the lock.
@@ -515,9 +539,13 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
     mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
     bool slept = false;
     int error = 0;
+    mmapunix::LockFile *file = nullptr;
+    if ((error = target.mc->LockFileOf(file)) != 0) {
+	return FailLockFile(interp, target, error);
+    }
     do {
 	if (target.Guarded(interp, Access::Write, [&] {
-	    outcome = mmapunix::LockWord(word, slept, error,
+	    outcome = mmapunix::LockWord(word, *file, slept, error,
 		    [=] { return SignalsDue(interp); });
 	}) != TCL_OK) {
 	    return TCL_ERROR;
@@ -537,8 +565,7 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
 		{"MMAP", "LOCK", "HELD", target.name});
     }
     case mmapunix::LockOutcome::Failed:
-	return FailPosix(interp, error, Tcl_ObjPrintf(
-		"cannot lock channel \"%s\"", target.name));
+	return FailLockFile(interp, target, error);
     case mmapunix::LockOutcome::Acquired:
     case mmapunix::LockOutcome::TookOverFromDeadHolder:
     case mmapunix::LockOutcome::Interrupted:
@@ -558,7 +585,7 @@ LockAndRun(Tcl_Interp *interp, const Target &target, Tcl_Obj *recoveredVar,
 	}
     }
     /* A fault here means the word is gone, and the lock with it. */
-    target.Completes([&] { mmapunix::UnlockWord(word); });
+    target.Completes([&] { mmapunix::UnlockWord(word, *file); });
     return code;
 }
 

@@ -159,6 +159,7 @@ proc ::bench::configure {} {
 	    mapIters		1000 \
 	    incrCount		1000000 \
 	    lockCount		20000 \
+	    takeoverCount	10 \
 	    pingCount		2000 \
 	    bigMapSize		[expr {4 << 30}] \
 	    mlogCount		200000 \
@@ -178,6 +179,7 @@ proc ::bench::configure {} {
 	    mapIters		100 \
 	    incrCount		10000 \
 	    lockCount		1000 \
+	    takeoverCount	3 \
 	    pingCount		2000 \
 	    bigMapSize		[expr {64 * $MiB}] \
 	    mlogCount		2000 \
@@ -1035,6 +1037,72 @@ proc ::bench::regionPingRun {who check} {
     return [expr {$check ? $trips : $us}]
 }
 
+# regionTakeoverRun who check --
+#	$cfg(takeoverCount) times: a child takes the lock and keeps it, a
+#	second child blocks for it, and the holder is killed with SIGKILL;
+#	the time from just before the kill to the moment the second child
+#	has the lock. TclX flock on the file (native: the kernel hands the
+#	lock over when the holder dies) or mmap::lock (mmap: the sleeper
+#	looks at its holder every 200 ms). The kill goes through the
+#	shell's built-in kill, a millisecond or so of both.
+proc ::bench::regionTakeoverRun {who check} {
+    variable cfg
+    writeBinary $cfg(counterPath) [string repeat \0 64]
+    set script [file join [file dirname $cfg(counterPath)] takeover.tcl]
+    writeBinary $script {
+	package require mmap
+	package require Tclx
+	lassign $argv who path role
+	fconfigure stdout -buffering line
+	set f [open $path r+]
+	set m [mmap -shared $f]
+	if {$role eq "holder"} {
+	    if {$who eq "native"} {
+		flock -write $f
+		puts held
+		gets stdin
+	    } else {
+		mmap::lock $m 0 {
+		    puts held
+		    gets stdin
+		}
+	    }
+	} else {
+	    puts ready
+	    if {$who eq "native"} {
+		flock -write $f
+	    } else {
+		mmap::lock $m 0 {}
+	    }
+	    puts [clock microseconds]
+	}
+    }
+    set total 0
+    set done 0
+    for {set i 0} {$i < $cfg(takeoverCount)} {incr i} {
+	set holder [open |[list [info nameofexecutable] $script $who \
+			       $cfg(counterPath) holder] r+]
+	fconfigure $holder -buffering line
+	gets $holder
+	set waiter [open |[list [info nameofexecutable] $script $who \
+			       $cfg(counterPath) waiter] r+]
+	fconfigure $waiter -buffering line
+	gets $waiter
+	# Let it fall asleep for the lock.
+	after 50
+	set t0 [clock microseconds]
+	exec /bin/sh -c {kill -s KILL "$1"} sh [pid $holder]
+	set got [gets $waiter]
+	if {[string is wide -strict $got]} {
+	    incr total [expr {$got - $t0}]
+	    incr done
+	}
+	catch {close $holder}
+	close $waiter
+    }
+    return [expr {$check ? $done : $total}]
+}
+
 proc ::bench::caseRegion {} {
     variable cfg
     variable notes
@@ -1053,7 +1121,10 @@ proc ::bench::caseRegion {} {
 		$cfg(incrCount) "µs/incr" 1.0 \
 	    Tclx region-lock ::bench::regionLockRun \
 		"mmap::lock+read+write x$cfg(lockCount) (native: flock)" \
-		$cfg(lockCount) "µs/update" 5.0] {
+		$cfg(lockCount) "µs/update" 5.0 \
+	    Tclx region-takeover ::bench::regionTakeoverRun \
+		"lock takeover after kill -9 x$cfg(takeoverCount) (native: flock)" \
+		$cfg(takeoverCount) "µs/takeover" {}] {
 	if {[catch {package require $package}]} {
 	    lappend notes "$title: n/a, package $package is not installed"
 	    continue

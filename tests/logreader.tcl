@@ -15,7 +15,7 @@
 
 namespace eval ::logreader {
     # The format versions this reader knows (section 3).
-    variable versions {1}
+    variable versions {1 2}
     # CRC32C, one table entry per byte value (section 1).
     variable table {}
     for {set i 0} {$i < 256} {incr i} {
@@ -342,13 +342,15 @@ proc ::logreader::appendBytes {bytes payload time} {
     set header [commit $header [incr gen] $next $oldest $head $tail]
     # Section 9.1: the lock, taken (from a dead holder, if the word named
     # one: no process has the log open) and released, is 0. Section 10:
-    # waiters counted, the wake counter goes up by one (host order: this
-    # reader runs where the package does).
+    # the writable open found no process waiting, so it set a waiters
+    # count that was not 0 to 0, and the append then woke no one.
+    # Section 14: a version 1 header is upgraded to version 2.
     set header [string replace $header 64 71 [string repeat \0 8]]
-    binary scan $header @192nunu wake waiters
-    if {$waiters != 0} {
-	set header [string replace $header 192 195 \
-	    [binary format nu [expr {($wake + 1) & 0xFFFFFFFF}]]]
+    set header [string replace $header 196 199 [string repeat \0 4]]
+    binary scan $header @8iu version
+    if {$version == 1} {
+	set fixed [string replace [string range $header 0 43] 8 11 [binary format iu 2]]
+	set header [string replace $header 0 47 $fixed[binary format iu [crc $fixed]]]
     }
     return $header$area$rest
 }

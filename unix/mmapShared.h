@@ -5,7 +5,7 @@
  *	in a mapping used atomically, sleeping until such a word changes and
  *	waking its sleepers (a futex on Linux), and a lock kept in one word
  *	that works between threads and processes and survives its holder's
- *	death. Nothing here knows about Tcl, and nothing here guards against
+ *	death (who holds it is decided by mmapOwner.h). Nothing here knows about Tcl, and nothing here guards against
  *	SIGBUS: callers touch words only inside the fault guard of mmapUnix.h.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
@@ -26,6 +26,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
+
+#include "mmapOwner.h"
 
 #ifdef __linux__
 #include <linux/futex.h>
@@ -125,20 +127,16 @@ inline int WakeWaiters(const std::atomic<std::uint32_t> &word, int count) noexce
  *----------------------------------------------------------------------
  * The lock word
  *
- * A lock kept in one shared 64-bit word: 0 when free; else the futex half
- * holds the holder's thread id (bits 0-30) and a "someone sleeps" bit
- * (bit 31), and the other half holds the holder's process id. On Linux
- * thread ids are unique across the whole system (in one pid namespace),
- * so the pair names one thread of one process, and tgkill(pid, tid, 0)
- * tells whether that thread still exists. A locker that finds the holder
- * gone takes the lock over with a compare-and-swap from the dead
- * holder's value, so of several lockers exactly one succeeds.
- *
- * Limits: a dead holder whose process and thread ids have both been
- * reused by a new thread of a new process looks alive until that thread
- * ends; processes in different pid namespaces must not share a lock; a
- * word that was not 0 before its first use as a lock may read as held by
- * some live thread.
+ * A lock kept in one shared 64-bit word: 0 when free; else it holds the
+ * holder's token (see mmapOwner.h), 62 bits: the low 31 in the futex half
+ * beside a "someone sleeps" bit (bit 31), never all 0 there, and the high
+ * 31 in the other half. A locker that finds the word held asks the
+ * kernel whether the token's holder still lives; one that finds it gone
+ * (its thread ended, its process died, the machine rebooted, or the word
+ * never named anyone) takes the lock over with a compare-and-swap from
+ * the dead holder's value, so of several lockers exactly one succeeds.
+ * The tokens of one file's words are unique among live holders, so a
+ * word can name the caller only if the caller's thread took it.
  *----------------------------------------------------------------------
  */
 
@@ -149,141 +147,77 @@ enum class LockOutcome {
 namespace detail {
 
 constexpr std::uint32_t LOCK_SLEEPERS = 0x80000000u;
-constexpr std::uint32_t LOCK_THREAD_MASK = 0x7fffffffu;
+constexpr std::uint32_t LOCK_TOKEN_MASK = 0x7fffffffu;
 
 /* How often a blocked locker checks whether the holder still lives. */
 constexpr long LOCK_CHECK_MS = 200;
-
-struct LockHolder {
-    std::uint32_t process;
-    std::uint32_t thread;
-};
 
 constexpr std::uint64_t LockValue(std::uint32_t futexHalf, std::uint32_t otherHalf) noexcept {
     return (static_cast<std::uint64_t>(futexHalf) << FUTEX_HALF_SHIFT)
 	    | (static_cast<std::uint64_t>(otherHalf) << (32 - FUTEX_HALF_SHIFT));
 }
-constexpr LockHolder HolderOf(std::uint64_t value) noexcept {
-    return {static_cast<std::uint32_t>(value >> (32 - FUTEX_HALF_SHIFT)),
-	    FutexHalfOf(value) & LOCK_THREAD_MASK};
+constexpr std::uint64_t TokenValue(std::uint64_t token, std::uint32_t sleepers) noexcept {
+    return LockValue((static_cast<std::uint32_t>(token) & LOCK_TOKEN_MASK) | sleepers,
+	    static_cast<std::uint32_t>(token >> 31));
 }
-
-/*
- * Who is calling. Asking the kernel costs two system calls, more than the
- * rest of an uncontended lock and unlock together, so each thread asks
- * once and keeps the answer; a forked child's only thread (the one that
- * called fork) forgets it, for it has new ids. Without Linux thread ids a
- * per-process thread number, with the process id beside it, still names
- * one thread.
- */
-inline thread_local LockHolder knownHolder = {0, 0};
-
-inline void ForgetHolder() noexcept {
-    knownHolder = {0, 0};
+constexpr bool IsHeld(std::uint64_t value) noexcept {
+    return (FutexHalfOf(value) & LOCK_TOKEN_MASK) != 0;
 }
-
-inline LockHolder CurrentHolder() noexcept {
-    static const int forgetOnFork = ::pthread_atfork(nullptr, nullptr, ForgetHolder);
-    (void) forgetOnFork;
-    if (knownHolder.thread == 0) {
-#ifdef __linux__
-	const auto thread = static_cast<std::uint32_t>(::syscall(SYS_gettid));
-#else
-	static std::atomic<std::uint32_t> threadsSeen{0};
-	const std::uint32_t thread = ++threadsSeen;
-#endif
-	knownHolder = {static_cast<std::uint32_t>(::getpid()),
-		thread & LOCK_THREAD_MASK};
-    }
-    return knownHolder;
-}
-
-#ifdef __linux__
-/*
- * Whether a process that signals still reach has in fact ended: a killed
- * process stays a zombie until its parent reaps it, and the parent may be
- * the very process waiting for its lock. /proc/PID/stat gives the state
- * letter after the command name's closing parenthesis.
- */
-inline bool ProcessIsZombie(std::uint32_t process) noexcept {
-    char path[40];
-    std::snprintf(path, sizeof path, "/proc/%u/stat", process);
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-	return false;
-    }
-    char text[512];
-    const ssize_t got = ::read(fd, text, sizeof text - 1);
-    ::close(fd);
-    if (got <= 0) {
-	return false;
-    }
-    text[got] = '\0';
-    const char *close = std::strrchr(text, ')');
-    return close != nullptr && close[1] == ' '
-	    && (close[2] == 'Z' || close[2] == 'X');
-}
-#endif
-
-/*
- * Whether the holder's thread still exists. EPERM means it exists but
- * belongs to another user; anything else (ESRCH, or EINVAL for ids that
- * no thread can have) means there is no such holder.
- */
-inline bool HolderAlive(LockHolder holder) noexcept {
-#ifdef __linux__
-    const bool signalable = ::syscall(SYS_tgkill,
-	    static_cast<pid_t>(holder.process), static_cast<pid_t>(holder.thread),
-	    0) == 0 || errno == EPERM;
-    return signalable && !ProcessIsZombie(holder.process);
-#else
-    if (holder.process != 0
-	    && ::kill(static_cast<pid_t>(holder.process), 0) == 0) {
-	return true;	/* a thread that ended in a live process looks alive */
-    }
-    return errno == EPERM;
-#endif
+/* The token a held word names; beyond TOKEN_MASK when garbled. */
+constexpr std::uint64_t TokenOf(std::uint64_t value) noexcept {
+    return static_cast<std::uint64_t>(value >> (32 - FUTEX_HALF_SHIFT) & 0xffffffffu) << 31
+	    | (FutexHalfOf(value) & LOCK_TOKEN_MASK);
 }
 
 } // namespace detail
 
 /*
- * Take the lock, sleeping while a live thread holds it. Never returns
- * while the lock is held by someone else: Acquired or
- * TookOverFromDeadHolder mean the caller holds it now, HeldByThisThread
- * means the caller already held it (nothing changed), Failed sets error
- * to the errno value of a failed futex call (nothing changed).
- * Interrupted: interrupted(), asked each time a sleep ends without the
- * lock (a signal, or the periodic look at the holder), said to stop; the
- * caller does not hold the lock and may call again with the same slept.
+ * Take the lock, sleeping while a live thread holds it; file is the
+ * process's lock file for the file that holds the word (LockFile::
+ * Process() for a word no other process sees). Never returns while the
+ * lock is held by someone else: Acquired or TookOverFromDeadHolder mean
+ * the caller holds it now, HeldByThisThread means the caller already held
+ * it (nothing changed), Failed sets error to an errno value (a failed
+ * futex call; ENOLCK: no token could be had, or liveness cannot be
+ * proved; nothing changed). Interrupted: interrupted(), asked each time a
+ * sleep ends without the lock (a signal, or the periodic look at the
+ * holder), said to stop; the caller does not hold the lock and may call
+ * again with the same slept.
  *
  * A locker that had to sleep (slept is set then) takes the lock with the
  * sleepers bit set, since it cannot know whether others still sleep; at
  * worst that costs one needless wake-up at unlock.
  */
 template <typename Interrupted>
-inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, bool &slept,
+inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, LockFile &file, bool &slept,
 	int &error, Interrupted interrupted) noexcept {
     using namespace detail;
-    const LockHolder me = CurrentHolder();
+    const std::uint64_t me = file.ThreadToken(error);
+    if (me == 0) {
+	return LockOutcome::Failed;
+    }
     std::uint64_t seen = word.load(std::memory_order_relaxed);
     for (;;) {
-	const LockHolder holder = HolderOf(seen);
-	if (holder.thread == 0) {
+	if (!IsHeld(seen)) {
 	    if (word.compare_exchange_weak(seen,
-		    LockValue(me.thread | (slept ? LOCK_SLEEPERS : 0), me.process),
+		    TokenValue(me, slept ? LOCK_SLEEPERS : 0),
 		    std::memory_order_acquire, std::memory_order_relaxed)) {
 		return LockOutcome::Acquired;
 	    }
 	    continue;
 	}
-	if (holder.thread == me.thread && holder.process == me.process) {
+	const std::uint64_t holder = TokenOf(seen);
+	if (holder == me) {
 	    return LockOutcome::HeldByThisThread;
 	}
-	if (!HolderAlive(holder)) {
+	const int alive = file.TokenAlive(holder);
+	if (alive < 0) {
+	    error = -alive;
+	    return LockOutcome::Failed;
+	}
+	if (alive == 0) {
 	    const std::uint32_t sleepers = FutexHalfOf(seen) & LOCK_SLEEPERS;
-	    if (word.compare_exchange_strong(seen,
-		    LockValue(me.thread | sleepers, me.process),
+	    if (word.compare_exchange_strong(seen, TokenValue(me, sleepers),
 		    std::memory_order_acquire, std::memory_order_relaxed)) {
 		return LockOutcome::TookOverFromDeadHolder;
 	    }
@@ -312,22 +246,23 @@ inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, bool &slept,
 }
 
 /* The same for a caller that nothing interrupts. */
-inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, int &error) noexcept {
+inline LockOutcome LockWord(std::atomic<std::uint64_t> &word, LockFile &file,
+	int &error) noexcept {
     bool slept = false;
-    return LockWord(word, slept, error, [] { return false; });
+    return LockWord(word, file, slept, error, [] { return false; });
 }
 
 /*
  * Release the lock if this thread holds it (a word taken over by someone
  * else, or never locked, is left alone), waking one sleeper if any.
  */
-inline void UnlockWord(std::atomic<std::uint64_t> &word) noexcept {
+inline void UnlockWord(std::atomic<std::uint64_t> &word, LockFile &file) noexcept {
     using namespace detail;
-    const LockHolder me = CurrentHolder();
+    int error = 0;
+    const std::uint64_t me = file.ThreadToken(error);
     std::uint64_t seen = word.load(std::memory_order_relaxed);
     for (;;) {
-	const LockHolder holder = HolderOf(seen);
-	if (holder.thread != me.thread || holder.process != me.process) {
+	if (me == 0 || !IsHeld(seen) || TokenOf(seen) != me) {
 	    return;
 	}
 	if (word.compare_exchange_weak(seen, 0, std::memory_order_release,

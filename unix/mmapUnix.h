@@ -92,9 +92,15 @@ public:
     void Remember(int fd, const FileInfo &info) noexcept {
 	device_ = info.device;
 	inode_ = info.inode;
-	char link[32];
-	std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	const ssize_t length = ::readlink(link, path_, sizeof path_ - 1);
+	/* thread-self: once a process's main thread has ended, its
+	 * /proc/self/fd can no longer be read. */
+	char link[40];
+	std::snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
+	ssize_t length = ::readlink(link, path_, sizeof path_ - 1);
+	if (length <= 0) {
+	    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	    length = ::readlink(link, path_, sizeof path_ - 1);
+	}
 	path_[length > 0 ? length : 0] = '\0';
     }
 
@@ -129,6 +135,8 @@ public:
 
     /* The file's absolute name as it was opened ("" if unknown). */
     const char *Path() const noexcept { return path_; }
+    dev_t Device() const noexcept { return device_; }
+    ino_t Inode() const noexcept { return inode_; }
 
     /* Whether the file's file system has less than a page left to give. */
     bool FileSystemFull() const noexcept {
