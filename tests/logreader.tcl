@@ -96,22 +96,23 @@ proc ::logreader::sequenceLength {in i n} {
 
 # readFile path --
 #	readBytes over the bytes of the file at path.
-proc ::logreader::readFile {path} {
+proc ::logreader::readFile {path {start 0}} {
     set f [open $path rb]
     set bytes [read $f]
     close $f
-    return [readBytes $bytes]
+    return [readBytes $bytes $start]
 }
 
-# readBytes bytes --
-#	What a reader makes of a log file holding bytes, as a dict:
+# readBytes bytes ?start? --
+#	What a reader makes of a log file holding bytes, as a dict (start:
+#	`read -from`, section 5; damage is then counted from start on):
 #	  status   ok, or why the log is refused: notlog, version, header
 #	           (checksum or geometry), size (header file size is not the
 #	           file's), state (the committed state fails its checks)
 #	  list     (ok) the flat list {seq time message ...} `read` returns
 #	  oldest next records damaged   (ok) as `info` reports them
 #	  generation head tail          (ok) the committed state
-proc ::logreader::readBytes {bytes} {
+proc ::logreader::readBytes {bytes {start 0}} {
     variable versions
     set size [string length $bytes]
     # Section 3, in order.
@@ -155,7 +156,7 @@ proc ::logreader::readBytes {bytes} {
     set budget [expr {2 * $asize}]
     while {$seq < $next} {
 	if {$walked > $budget} {
-	    incr damaged [expr {$next - $seq}]
+	    incr damaged [expr {$next - max($seq, $start)}]
 	    break
 	}
 	# Steps 1 and 2: the bound; where the record is (a wrap marker or a
@@ -169,6 +170,14 @@ proc ::logreader::readBytes {bytes} {
 	incr walked [ahead $asize $at $pos]
 	lassign $h kind number length dcheck time
 	set numbered [expr {$kind eq "record" && $number == $seq}]
+	if {$numbered && $seq < $start} {
+	    # Below -from: stepped over on its header alone.
+	    set rs [expr {32 + (($length + 7) & ~7)}]
+	    incr pos $rs
+	    incr walked $rs
+	    incr seq
+	    continue
+	}
 	if {$numbered} {
 	    set payload [string range $area [expr {$pos + 32}] [expr {$pos + 31 + $length}]]
 	    if {[crc $payload] == $dcheck} {
@@ -199,7 +208,9 @@ proc ::logreader::readBytes {bytes} {
 	    incr walked [ahead $asize $from $pos]
 	}
 	set skipTo [expr {$found eq "" ? $next : $found}]
-	incr damaged [expr {$skipTo - $seq}]
+	if {$skipTo > $start} {
+	    incr damaged [expr {$skipTo - max($seq, $start)}]
+	}
 	set seq $skipTo
     }
     return [dict create status ok list $records oldest $oldest next $next \
