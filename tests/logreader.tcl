@@ -41,9 +41,9 @@ proc ::logreader::crc {bytes} {
 }
 
 # text bytes --
-#	A payload as the string `read` returns (section 7): every byte at
-#	which no complete standard UTF-8 sequence starts becomes U+FFFD, then
-#	the bytes are decoded as UTF-8.
+#	A payload as the string `read` returns (section 7): where a complete
+#	standard UTF-8 sequence starts it is kept; else its longest
+#	well-formed start (at least one byte) becomes one U+FFFD.
 proc ::logreader::text {bytes} {
     if {![regexp {[\x80-\xFF]} $bytes]} {
 	return [encoding convertfrom utf-8 $bytes]
@@ -52,25 +52,24 @@ proc ::logreader::text {bytes} {
     set n [llength $in]
     set out {}
     for {set i 0} {$i < $n} {} {
-	set lead [lindex $in $i]
-	set len [sequenceLength $in $i $n]
-	if {$len == 0} {
-	    lappend out 0xEF 0xBF 0xBD
-	    incr i
-	} else {
+	lassign [wellFormedStart $in $i $n] len complete
+	if {$complete} {
 	    lappend out {*}[lrange $in $i [expr {$i + $len - 1}]]
-	    incr i $len
+	} else {
+	    lappend out 0xEF 0xBF 0xBD
 	}
+	incr i $len
     }
     return [encoding convertfrom utf-8 [binary format cu* $out]]
 }
 
-# The length of the standard UTF-8 sequence starting at index i of the
-# byte list in (n bytes), or 0 (section 7, the table of well-formed
-# sequences).
-proc ::logreader::sequenceLength {in i n} {
+# How much of a standard UTF-8 sequence starts at index i of the byte list
+# in (n bytes): {length 1} for a whole one, else {length 0} with the
+# length of its longest well-formed start, at least 1 (section 7, the
+# table of well-formed sequences).
+proc ::logreader::wellFormedStart {in i n} {
     set lead [lindex $in $i]
-    if {$lead < 0x80} {return 1}
+    if {$lead < 0x80} {return {1 1}}
     set low 0x80; set high 0xBF
     if {$lead >= 0xC2 && $lead <= 0xDF} {
 	set len 2
@@ -83,15 +82,17 @@ proc ::logreader::sequenceLength {in i n} {
 	if {$lead == 0xF0} {set low 0x90}
 	if {$lead == 0xF4} {set high 0x8F}
     } else {
-	return 0
+	return {1 0}
     }
-    if {$i + $len > $n} {return 0}
+    if {$i + 1 >= $n} {return {1 0}}
     set second [lindex $in [expr {$i + 1}]]
-    if {$second < $low || $second > $high} {return 0}
-    for {set k 2} {$k < $len} {incr k} {
-	if {([lindex $in [expr {$i + $k}]] & 0xC0) != 0x80} {return 0}
+    if {$second < $low || $second > $high} {return {1 0}}
+    set good 2
+    while {$good < $len && $i + $good < $n
+	   && ([lindex $in [expr {$i + $good}]] & 0xC0) == 0x80} {
+	incr good
     }
-    return $len
+    return [list $good [expr {$good == $len}]]
 }
 
 # readFile path --
