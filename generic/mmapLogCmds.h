@@ -151,23 +151,29 @@ FailLogStatus(Tcl_Interp *interp, const LogObject &lo, mmaplog::Status status,
  * them as surrogate pairs (ED Ax xx ED Bx xx), and in lone surrogates
  * ("\uD83D"), which standard UTF-8 has no form for: those are stored as
  * U+FFFD. A payload another program wrote may hold bytes that are not
- * UTF-8: they read back as U+FFFD, one for each byte that starts no
- * sequence, so that every value read can be written anywhere.
+ * UTF-8: each ill-formed stretch reads back as U+FFFD (see Utf8Prefix),
+ * so that every value read can be written anywhere.
  */
 
 /* U+FFFD REPLACEMENT CHARACTER in UTF-8. */
 constexpr char REPLACEMENT[] = "\xEF\xBF\xBD";
 
 /*
- * The length of the standard UTF-8 sequence at in (left bytes from
- * there), or 0 when the bytes there are not one: a stray continuation
- * byte, a truncated or overlong form, a surrogate, beyond U+10FFFF.
+ * How many bytes at in (left bytes from there) belong to one sequence
+ * of standard UTF-8 (RFC 3629; Unicode's table 3-7 of well-formed
+ * sequences): its length, with complete set, when the whole sequence is
+ * there; else (complete false) the length of its longest well-formed
+ * start, at least 1: a stray continuation byte, a truncated sequence, an
+ * overlong form, a surrogate or a code point beyond U+10FFFF. A reader
+ * replaces each such start by one U+FFFD, as Unicode recommends and
+ * Python's and the browsers' decoders do.
  */
 std::size_t
-Utf8SequenceLength(const unsigned char *in, std::size_t left) noexcept
+Utf8Prefix(const unsigned char *in, std::size_t left, bool &complete) noexcept
 {
     const unsigned char lead = in[0];
-    if (lead < 0x80) {
+    complete = lead < 0x80;
+    if (complete) {
 	return 1;
     }
     std::size_t length;
@@ -183,17 +189,26 @@ Utf8SequenceLength(const unsigned char *in, std::size_t left) noexcept
 	low = lead == 0xF0 ? 0x90 : low;	/* not overlong */
 	high = lead == 0xF4 ? 0x8F : high;	/* not beyond U+10FFFF */
     } else {
-	return 0;
+	return 1;
     }
-    if (left < length || in[1] < low || in[1] > high) {
-	return 0;
+    if (left < 2 || in[1] < low || in[1] > high) {
+	return 1;
     }
-    for (std::size_t i = 2; i < length; i++) {
-	if ((in[i] & 0xC0) != 0x80) {
-	    return 0;
-	}
+    std::size_t good = 2;
+    while (good < length && good < left && (in[good] & 0xC0) == 0x80) {
+	good++;
     }
-    return length;
+    complete = good == length;
+    return good;
+}
+
+/* The length of the standard UTF-8 sequence at in, or 0 if none starts there. */
+std::size_t
+Utf8SequenceLength(const unsigned char *in, std::size_t left) noexcept
+{
+    bool complete;
+    const std::size_t length = Utf8Prefix(in, left, complete);
+    return complete ? length : 0;
 }
 
 /* Whether a Tcl string's bytes are standard UTF-8 already (most are). */
@@ -253,8 +268,8 @@ AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
 /*
  * The Tcl value of a stored payload. Payloads with neither NUL, nor a
  * 4-byte character, nor bytes that are not UTF-8 are already Tcl's own
- * form; the rest goes through Tcl's utf-8 encoding, after each byte that
- * starts no sequence is replaced by U+FFFD.
+ * form; the rest goes through Tcl's utf-8 encoding, after each
+ * ill-formed stretch is replaced by U+FFFD.
  */
 __attribute__((noinline))	/* see StillKept */
 Tcl_Obj *
@@ -288,14 +303,14 @@ MessageObj(const char *bytes, std::size_t length) noexcept
     Tcl_DStringInit(&clean);
     if (!valid) {
 	for (std::size_t i = 0; i < length;) {
-	    const std::size_t step = Utf8SequenceLength(in + i, length - i);
-	    if (step == 0) {
-		Tcl_DStringAppend(&clean, REPLACEMENT, 3);
-		i++;
-	    } else {
+	    bool complete;
+	    const std::size_t step = Utf8Prefix(in + i, length - i, complete);
+	    if (complete) {
 		Tcl_DStringAppend(&clean, bytes + i, static_cast<TclSize>(step));
-		i += step;
+	    } else {
+		Tcl_DStringAppend(&clean, REPLACEMENT, 3);
 	    }
+	    i += step;
 	}
 	bytes = Tcl_DStringValue(&clean);
 	length = static_cast<std::size_t>(Tcl_DStringLength(&clean));

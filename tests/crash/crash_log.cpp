@@ -44,6 +44,11 @@
  *	    before the fence (a fence not made durable), to see what they
  *	    prevent (expect rules broken: they are counted).
  *
+ *	Either mode takes --dump DIR N after it: every Nth file the parent
+ *	opens after a crash point, and every Nth power-loss mix (before it is
+ *	opened), is also written to DIR as crash-K.log or power-K.log, for
+ *	tests/logformat.test to read with its second reader.
+ *
  *	Prints the counts; exits 1 after printing the first broken rule.
  *
  * Copyright (c) 2026 the mmap authors. See the file LICENSE for terms.
@@ -71,6 +76,22 @@ namespace {
 using mmaplog::Log;
 using mmaplog::State;
 using mmaplog::Status;
+
+/* --dump DIR N: where to write every Nth file looked at (none: empty). */
+std::string dumpDir;
+std::uint64_t dumpEvery = 0, dumpSeen = 0, dumpWritten = 0;
+
+void Dump(const char *kind, const unsigned char *bytes, std::size_t size) {
+    if (dumpDir.empty() || dumpSeen++ % dumpEvery != 0) {
+	return;
+    }
+    const std::string path = dumpDir + "/" + kind + "-" + std::to_string(dumpWritten++) + ".log";
+    FILE *f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr || std::fwrite(bytes, 1, size, f) != size || std::fclose(f) != 0) {
+	std::fprintf(stderr, "crash_log: cannot write %s\n", path.c_str());
+	_exit(1);
+    }
+}
 
 [[noreturn]] void Broken(const std::string &where, const std::string &what) {
     std::fprintf(stderr, "crash_log: %s: %s\n", where.c_str(), what.c_str());
@@ -433,6 +454,7 @@ void RunShape(const Shape &shape, const std::string &path, Counts &counts) {
 	const bool stopped = WEXITSTATUS(status) == 42;
 	/* The parent opens the file afresh, as the next process would. */
 	Mapped m(path);
+	Dump("crash", m.base, m.size);
 	Log log(m.base, m.size, m.geometry);
 	State after;
 	if (log.Snapshot(after) != Status::Ok) {
@@ -724,6 +746,7 @@ std::size_t RunMixes(const Copies &c, const Scenario &sc, const mmaplog::Geometr
 	const std::string where = name + " mix " + Text(mi);
 	Memory mix = Mix(c, masks[mi]);
 	counts.mixes++;
+	Dump("power", mix.bytes(), mix.size());
 	if (!counting) {
 	    CheckMix(mix, c, sc, g, fence, where, counts);
 	    continue;
@@ -825,6 +848,21 @@ void RunScenario(const Scenario &sc, bool full, bool fence, PowerCounts &counts)
 } // namespace
 
 int main(int argc, char **argv) {
+    for (int i = 1; i + 2 < argc; i++) {
+	if (std::strcmp(argv[i], "--dump") == 0) {
+	    dumpDir = argv[i + 1];
+	    dumpEvery = std::strtoull(argv[i + 2], nullptr, 10);
+	    if (dumpEvery == 0) {
+		std::fprintf(stderr, "crash_log: --dump wants a count of 1 or more\n");
+		return 2;
+	    }
+	    for (int j = i; j + 3 <= argc; j++) {
+		argv[j] = j + 3 < argc ? argv[j + 3] : nullptr;
+	    }
+	    argc -= 3;
+	    break;
+	}
+    }
     const std::string mode = argc > 1 ? argv[1] : "";
     const bool full = argc > 2 && std::strcmp(argv[2], "full") == 0;
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -860,6 +898,6 @@ int main(int argc, char **argv) {
 		fence ? "all sound" : (Text(counts.failures) + " broken").c_str());
 	return 0;
     }
-    std::fprintf(stderr, "usage: crash_log crash|power ?quick|full? ?nofence?\n");
+    std::fprintf(stderr, "usage: crash_log crash|power ?quick|full? ?nofence? ?--dump DIR N?\n");
     return 2;
 }
