@@ -88,10 +88,29 @@ inline int FillNewFile(int fd, std::uint64_t size, const unsigned char *head,
     if (error == EOPNOTSUPP || error == EINVAL) {
 	error = 0;	/* a file system without allocation: holes it is */
     }
+    /* Durable before it has a name: a power loss must not leave a name
+     * for a file of the wrong size or with no header. */
     if (error == 0 && (::ftruncate(fd, static_cast<off_t>(size)) != 0
-	    || ::pwrite(fd, head, count, 0) != static_cast<ssize_t>(count))) {
+	    || ::pwrite(fd, head, count, 0) != static_cast<ssize_t>(count)
+	    || ::fsync(fd) != 0)) {
 	error = errno != 0 ? errno : EIO;
     }
+    return error;
+}
+
+/*
+ * Make the new name in directory dir durable, so that a log whose
+ * records were synced does not vanish with its directory entry in a
+ * power loss. A file system that cannot sync a directory (EINVAL) keeps
+ * its entries by its own means.
+ */
+inline int SyncDirectory(const std::string &dir) noexcept {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+	return errno;
+    }
+    const int error = ::fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
+    ::close(fd);
     return error;
 }
 
@@ -118,11 +137,12 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
     static std::atomic<unsigned long> attempt{0};
     std::string temp;
     OwnedFd fd;
+    std::string dir;
     try {
 	const std::size_t slash = path.rfind('/');
-#if defined(__linux__) && defined(O_TMPFILE)
-	const std::string dir = slash == std::string::npos ? std::string(".")
+	dir = slash == std::string::npos ? std::string(".")
 		: slash == 0 ? std::string("/") : path.substr(0, slash);
+#if defined(__linux__) && defined(O_TMPFILE)
 	fd.Reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0666));
 	if (fd.get() >= 0) {
 	    if (const int error = detail::FillNewFile(fd.get(), size, head, count)) {
@@ -131,7 +151,7 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
 	    char link[32];
 	    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
 	    if (::linkat(AT_FDCWD, link, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
-		return 0;
+		return detail::SyncDirectory(dir);
 	    }
 	    /* ENOENT: no /proc to link through; try a name instead. */
 	    if (errno != ENOENT) {
@@ -159,7 +179,7 @@ inline int CreateFileAtomically(const std::string &path, std::uint64_t size,
 	error = errno;
     }
     ::unlink(temp.c_str());
-    return error;
+    return error != 0 ? error : detail::SyncDirectory(dir);
 }
 
 /* pread(2) up to count bytes from offset 0; got says how many came. */
