@@ -216,7 +216,15 @@ bool
 IsStandardUtf8(const char *bytes, std::size_t length) noexcept
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
-    for (std::size_t i = 0; i < length;) {
+    std::size_t i = 0;
+    /* Eight bytes at a time while all are ASCII: an append's hot path. */
+    for (std::uint64_t word; i + 8 <= length; i += 8) {
+	std::memcpy(&word, in + i, 8);
+	if ((word & 0x8080808080808080u) != 0) {
+	    break;
+	}
+    }
+    while (i < length) {
 	if (in[i] < 0x80) {
 	    i++;
 	    continue;
