@@ -367,6 +367,9 @@ struct ReadResult {
     std::uint64_t longLength = 0;	/* and its length */
 };
 
+/* Holds the append lock for one append (defined below). */
+class AppendLock;
+
 /*
  * A log in the bytes [base, base + size) of a mapped file whose header
  * CheckHeader accepted. It owns nothing. The base must be 8-byte aligned
@@ -506,6 +509,10 @@ private:
     }
 
     void Publish(State &state) const noexcept;
+    /* Take the append lock for an append or the fence: Ok once held. */
+    template <typename Interrupted>
+    Status TakeLock(AppendLock &lock, int &error, bool &slept,
+	    Interrupted &&interrupted) noexcept;
     /* The fence's walk and sync, the append lock held. */
     template <typename Sync>
     Status FenceHeld(const State &state, std::uint64_t &destroyed, int &error,
@@ -867,6 +874,19 @@ private:
 };
 
 template <typename Interrupted>
+inline Status Log::TakeLock(AppendLock &lock, int &error, bool &slept,
+	Interrupted &&interrupted) noexcept {
+    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
+    if (!Guarded([&] { outcome = lock.Take(error, slept, interrupted); })) {
+	return Status::Fault;
+    }
+    if (outcome == mmapunix::LockOutcome::Interrupted) {
+	return Status::Interrupted;
+    }
+    return lock.Held() ? Status::Ok : Status::Lock;
+}
+
+template <typename Interrupted>
 inline Status Log::Append(const Message *messages, std::size_t count, std::int64_t timeMicros,
 	std::uint64_t &lastSeq, int &lockError, bool &slept,
 	Interrupted &&interrupted) noexcept {
@@ -896,15 +916,8 @@ inline Status Log::Append(const Message *messages, std::size_t count, std::int64
     std::uint64_t newHead = 0;	/* where the last commit left the head */
     {
 	AppendLock lock(Word<std::uint64_t>(H_LOCK), base_, *lockFile_);
-	mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
-	if (!Guarded([&] { outcome = lock.Take(lockError, slept, interrupted); })) {
-	    return Status::Fault;
-	}
-	if (outcome == mmapunix::LockOutcome::Interrupted) {
-	    return Status::Interrupted;
-	}
-	if (!lock.Held()) {
-	    return Status::Lock;
+	if ((status = TakeLock(lock, lockError, slept, interrupted)) != Status::Ok) {
+	    return status;
 	}
 	State state;
 	status = Snapshot(state);
@@ -1000,15 +1013,8 @@ inline Status Log::Fence(std::uint64_t &destroyed, int &error, bool &slept,
 	Interrupted &&interrupted, Sync &&sync) noexcept {
     destroyed = 0;
     AppendLock lock(Word<std::uint64_t>(H_LOCK), base_, *lockFile_);
-    mmapunix::LockOutcome outcome = mmapunix::LockOutcome::Failed;
-    if (!Guarded([&] { outcome = lock.Take(error, slept, interrupted); })) {
-	return Status::Fault;
-    }
-    if (outcome == mmapunix::LockOutcome::Interrupted) {
-	return Status::Interrupted;
-    }
-    if (!lock.Held()) {
-	return Status::Lock;
+    if (const Status taken = TakeLock(lock, error, slept, interrupted); taken != Status::Ok) {
+	return taken;
     }
     State state;
     const Status status = Snapshot(state);
