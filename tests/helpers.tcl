@@ -50,7 +50,7 @@ if {![::tcltest::testConstraint tclx]} {
 namespace eval ::mmaptest {
     namespace export writeBytes tempFile readBytes sparseFile allBytes \
 	mapFile mapFileAsIs tclOptions badOptionMessage posixText waitVar \
-	procState signalProcess killHard runScript crc32c poke
+	procState signalProcess killHard runScript crc32c poke slowSample
 
     # How long (ms) [runScript] lets a child tclsh run before killing it.
     variable childTimeout 5000
@@ -349,4 +349,13 @@ proc ::mmaptest::poke {path offset bytes} {
     seek $f $offset
     puts -nonewline $f $bytes
     close $f
+}
+
+# slowSample n --
+#	1 normally; n under valgrind or a sanitizer build (make valgrind and
+#	make test-asan set MMAP_SLOW_CHECKER), where a test that repeats one
+#	check over a large corpus takes every n-th case: those runs look for
+#	memory errors, which a sample finds as well, at a tenth of the time.
+proc ::mmaptest::slowSample {n} {
+    expr {[info exists ::env(MMAP_SLOW_CHECKER)] ? $n : 1}
 }
