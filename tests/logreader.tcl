@@ -192,22 +192,7 @@ proc ::logreader::readBytes {bytes {start 0}} {
 	}
 	# Steps 5 and 6: not sound; scan from pos itself for a candidate.
 	set lowest [expr {$numbered ? $seq + 1 : $seq}]
-	set found {}
-	if {$walked < $budget} {
-	    set limit [expr {min($asize, $budget - $walked)}]
-	    set from $pos
-	    for {set scanned 0} {$scanned < $limit} {incr scanned 8} {
-		if {$scanned > 0} {
-		    set pos [expr {$pos + 8 < $asize ? $pos + 8 : 0}]
-		}
-		lassign [header $area $asize $pos] kind number
-		if {$kind eq "record" && $number >= $lowest && $number < $next} {
-		    set found $number
-		    break
-		}
-	    }
-	    incr walked [ahead $asize $from $pos]
-	}
+	lassign [scan $area $asize $pos $lowest $next $walked] found pos walked
 	set skipTo [expr {$found eq "" ? $next : $found}]
 	if {$skipTo > $start} {
 	    incr damaged [expr {$skipTo - max($seq, $start)}]
