@@ -127,6 +127,8 @@ inline std::uint32_t Crc32cSse42(std::uint32_t crc, const void *data, std::size_
     return ~c32;
 }
 
+/* Inlined where it is used: a read checks three CRCs a record. */
+__attribute__((always_inline))
 inline std::uint32_t Crc32c(std::uint32_t crc, const void *data, std::size_t count) noexcept {
     static const bool hardware = __builtin_cpu_supports("sse4.2");
     return hardware ? Crc32cSse42(crc, data, count) : Crc32cTable(crc, data, count);
@@ -350,6 +352,12 @@ struct ReadRequest {
     std::uint64_t last = UINT64_MAX;	/* only the newest last records */
     std::uint64_t longest = UINT64_MAX;	/* a record to visit that is
 					 * longer ends the read: TooLong */
+    std::size_t ahead = SIZE_MAX;	/* at most this many records are
+					 * copied before they are visited:
+					 * a visitor that may change the log
+					 * (a script) wants 1, so that each
+					 * record is copied, and found still
+					 * kept, after the visits before it */
 };
 
 struct ReadResult {
@@ -390,16 +398,6 @@ public:
 
     /* The committed state, consistent, checked against the geometry. */
     Status Snapshot(State &state) const noexcept;
-
-    /*
-     * For a reader that has just copied record seq (a visit of Read):
-     * whether the committed state still keeps it (oldest <= seq), read
-     * after the copy. Writers publish a state that drops a record before
-     * they write over its bytes, so a record still kept was copied whole.
-     * known is the last state this reader saw (nextSeq 0 at first: none);
-     * it is read again only when the generation has moved.
-     */
-    Status StillKept(std::uint64_t seq, State &known, bool &kept) const noexcept;
 
     /*
      * Append the messages (each one record, committed one by one) under
@@ -463,7 +461,11 @@ public:
      * Records oldest first, verified, as asked (see ReadRequest): each is
      * handed to visit(seq, time, bytes, length), which returns false to
      * stop the read (Status::Stopped). The bytes are a copy, valid during
-     * the call. See ReadResult for the records to drop afterwards.
+     * the call, and whole: a record is handed over only if the committed
+     * state read after its copy still keeps it (writers publish a state
+     * that drops a record before they write over its bytes), so visit
+     * may act on it at once. Records writers drop after that are in
+     * ReadResult, for a caller that collects them to drop afterwards.
      */
     template <typename Visit>
     Status Read(const ReadRequest &request, ReadResult &result, Visit &&visit) const;
@@ -517,6 +519,34 @@ private:
     template <typename Sync>
     Status FenceHeld(const State &state, std::uint64_t &destroyed, int &error,
 	    Sync &&sync) noexcept;
+
+    /* known, the last committed state a reader saw, read again if the
+     * generation has moved since; read after the copies it vouches for. */
+    Status Refresh(State &known) const noexcept;
+
+    /*
+     * Read's common case, many records under one guard. The walk's
+     * place: the record expected next, its offset, the bytes walked, the
+     * records still wanted.
+     */
+    struct Walk {
+	std::uint64_t seq;
+	std::uint64_t pos;
+	std::uint64_t walked;
+	std::uint64_t wanted;
+    };
+    /* A record copied into a batch, its payload at bytes + at. */
+    struct Copied {
+	std::uint64_t seq;
+	std::int64_t time;
+	std::uint32_t at;
+	std::uint32_t length;
+    };
+    static constexpr std::size_t BATCH_BYTES = 32 * 1024;
+    static constexpr std::size_t BATCH_RECORDS = 512;
+    bool CopyRun(Walk &walk, std::uint64_t from, std::uint64_t end, const ReadRequest &request,
+	    std::uint64_t budget, char *bytes, Copied *copied, std::size_t &count,
+	    std::uint64_t &generation) const noexcept;
 
     enum class Found { Record, Pad, Invalid, Fault };
     Found RecordHeaderAt(std::uint64_t pos, unsigned char header[RECORD_HEADER]) const noexcept;
@@ -613,9 +643,9 @@ inline Status Log::Snapshot(State &state) const noexcept {
     return Status::Garbled;	/* a generation that never stops moving */
 }
 
-inline Status Log::StillKept(std::uint64_t seq, State &known, bool &kept) const noexcept {
+inline Status Log::Refresh(State &known) const noexcept {
     std::uint64_t generation = 0;
-    /* The copy's loads come before the generation's (as in Snapshot). */
+    /* The copies' loads come before the generation's (as in Snapshot). */
     std::atomic_thread_fence(std::memory_order_acquire);
     if (!Guarded([&] {
 	    generation = Little64(Word<std::uint64_t>(H_GENERATION).load(
@@ -623,14 +653,7 @@ inline Status Log::StillKept(std::uint64_t seq, State &known, bool &kept) const 
 	})) {
 	return Status::Fault;
     }
-    if (generation != known.generation || known.nextSeq == 0) {
-	const Status status = Snapshot(known);
-	if (status != Status::Ok) {
-	    return status;
-	}
-    }
-    kept = known.tailSeq <= seq;
-    return Status::Ok;
+    return generation == known.generation ? Status::Ok : Snapshot(known);
 }
 
 /*
@@ -1091,12 +1114,74 @@ inline Status Log::FenceHeld(const State &state, std::uint64_t &destroyed, int &
 }
 
 /*
+ * From walk, while the records are whole and numbered as expected, step
+ * over those below from and copy the others, with their payloads
+ * checked, into bytes (BATCH_BYTES) and copied (BATCH_RECORDS, and no
+ * more than request.ahead), count of them; then read the committed
+ * generation. One guard covers it all, and headers are read where they
+ * lie. Stops at the batch's end, or before a record that needs Read's
+ * careful path: one that fails a check (damaged, or overwritten under
+ * us), is longer than request.longest or than the batch, or lies past
+ * the walk's budget. walk is left on the first record not taken. False
+ * on a fault.
+ */
+inline bool Log::CopyRun(Walk &walk, std::uint64_t from, std::uint64_t end,
+	const ReadRequest &request, std::uint64_t budget, char *bytes, Copied *copied,
+	std::size_t &count, std::uint64_t &generation) const noexcept {
+    const unsigned char *area = base_ + areaOffset_;
+    const std::size_t most = std::min(request.ahead, BATCH_RECORDS);
+    std::uint32_t used = 0;
+    count = 0;
+    return mmapunix::GuardedCall([&] {
+	while (walk.seq < end && walk.wanted > 0 && walk.walked <= budget && count < most) {
+	    /* As Normalise: a pad, or no room for a header, wraps to 0. */
+	    std::uint64_t pos = walk.pos + RECORD_HEADER <= area_ ? walk.pos : 0;
+	    unsigned char header[RECORD_HEADER];
+	    std::memcpy(header, area + pos, RECORD_HEADER);
+	    if (Load32(header + R_MAGIC) == PAD_MAGIC && pos != 0) {
+		pos = 0;
+		std::memcpy(header, area, RECORD_HEADER);
+	    }
+	    const std::uint32_t length = Load32(header + R_LENGTH);
+	    if (Load32(header + R_MAGIC) != RECORD_MAGIC || Load64(header + R_SEQ) != walk.seq
+		    || Load32(header + R_HEAD_CHECK) != Crc32c(0, header, R_HEAD_CHECK)
+		    || RecordSize(length) > area_ - pos) {
+		return;
+	    }
+	    if (walk.seq >= from) {
+		if (length > request.longest || length > BATCH_BYTES - used) {
+		    return;
+		}
+		char *copy = bytes + used;
+		std::memcpy(copy, area + pos + RECORD_HEADER, length);
+		if (Crc32c(0, copy, length) != Load32(header + R_DATA_CHECK)) {
+		    return;
+		}
+		copied[count++] = {walk.seq, static_cast<std::int64_t>(Load64(header + R_TIME)),
+			used, length};
+		used += length;
+		walk.wanted--;
+	    }
+	    walk.walked += Ahead(walk.pos, pos) + RecordSize(length);
+	    walk.pos = pos + RecordSize(length);
+	    walk.seq++;
+	}
+	/* After the copies' loads, as in Refresh. */
+	std::atomic_thread_fence(std::memory_order_acquire);
+	generation = Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_acquire));
+    }, base_, base_ + size_) == nullptr;
+}
+
+/*
  * Walk from the oldest record the snapshot keeps to the newest, keeping
  * those the request asks for. Every kept record passed its header and
  * payload checks and has exactly the sequence number expected. A record
  * that fails them is skipped by resynchronising on the next good one.
- * When the walk ends, the committed state is read again: records the
- * writers dropped meanwhile are removed (their bytes may be new ones).
+ * Records are copied in batches (CopyRun), each followed by a look at
+ * the committed state, which must still keep a record for it to be
+ * handed over; the walk goes on from the new oldest when writers have
+ * dropped what it was about to read. When the walk ends, the committed
+ * state is read again for ReadResult.
  */
 template <typename Visit>
 inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&visit) const {
@@ -1109,14 +1194,57 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
     if (request.last < start.Count()) {
 	from = std::max(from, start.nextSeq - request.last);
     }
-    std::uint64_t seq = start.tailSeq;
-    std::uint64_t pos = start.tailPos;
-    std::uint64_t wanted = request.count;
+    Walk walk{start.tailSeq, start.tailPos, 0, request.count};
+    std::uint64_t &seq = walk.seq;
+    std::uint64_t &pos = walk.pos;
+    std::uint64_t &walked = walk.walked;	/* bytes walked from start.tailPos */
+    State known = start;
+    const std::unique_ptr<char[]> batchBytes(new char[BATCH_BYTES]);
+    const std::unique_ptr<Copied[]> batch(new Copied[BATCH_RECORDS]);
     std::string payload;
     unsigned char header[RECORD_HEADER];
     const std::uint64_t budget = WALK_LAPS * area_;
-    std::uint64_t walked = 0;	/* bytes walked from start.tailPos */
-    while (seq < start.nextSeq && wanted > 0) {
+    /* Visit the copies the state read after them still keeps (its
+     * generation read already, or UINT64_MAX: not yet); skip to its
+     * oldest if the writers have dropped the walk's next record. */
+    const auto handOver = [&](const Copied *copies, std::size_t count, const char *bytes,
+	    std::uint64_t generation) -> Status {
+	const Status refreshed = generation == UINT64_MAX ? Refresh(known)
+		: generation == known.generation ? Status::Ok : Snapshot(known);
+	if (refreshed != Status::Ok) {
+	    return refreshed;
+	}
+	for (std::size_t i = 0; i < count; i++) {
+	    const Copied &c = copies[i];
+	    if (c.seq >= known.tailSeq && !visit(c.seq, c.time, bytes + c.at, c.length)) {
+		return Status::Stopped;
+	    }
+	}
+	if (known.tailSeq > seq) {
+	    walked += Ahead(pos, known.tailPos);
+	    seq = known.tailSeq;
+	    pos = known.tailPos;
+	}
+	return Status::Ok;
+    };
+    while (seq < start.nextSeq && walk.wanted > 0) {
+	std::size_t copies = 0;
+	std::uint64_t generation = 0;
+	if (!CopyRun(walk, from, start.nextSeq, request, budget, batchBytes.get(),
+		batch.get(), copies, generation)) {
+	    return Status::Fault;
+	}
+	if (copies > 0) {
+	    if ((status = handOver(batch.get(), copies, batchBytes.get(), generation))
+		    != Status::Ok) {
+		return status;
+	    }
+	    continue;
+	}
+	if (seq >= start.nextSeq || walk.wanted == 0) {
+	    break;
+	}
+	/* The careful path, for the one record CopyRun stopped before. */
 	if (walked > budget) {
 	    /* Round and round overlapping records: the rest is damaged. */
 	    if (start.nextSeq > from) {
@@ -1172,16 +1300,16 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	    seq = skipTo;
 	    continue;
 	}
-	if (seq >= from) {
-	    if (!visit(seq, static_cast<std::int64_t>(Load64(header + R_TIME)),
-		    payload.data(), length)) {
-		return Status::Stopped;
-	    }
-	    wanted--;
-	}
+	const Copied one{seq, static_cast<std::int64_t>(Load64(header + R_TIME)), 0, length};
 	pos += RecordSize(length);
 	walked += RecordSize(length);
 	seq++;
+	if (one.seq >= from) {
+	    walk.wanted--;
+	    if ((status = handOver(&one, 1, payload.data(), UINT64_MAX)) != Status::Ok) {
+		return status;
+	    }
+	}
     }
     return Snapshot(result.state);
 }

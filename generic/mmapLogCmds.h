@@ -278,18 +278,26 @@ AppendStandardUtf8(const char *bytes, std::size_t length, std::string &out)
  * 4-byte character, nor bytes that are not UTF-8 are already Tcl's own
  * form; the rest goes through Tcl's utf-8 encoding, after each
  * ill-formed stretch is replaced by U+FFFD.
+ *
+ * Out of line because [foreach]'s visitor, which runs the script, must
+ * keep no local whose address is taken: such a local gets
+ * AddressSanitizer's guard zones in its frame, and when the script ends
+ * the thread ([thread::exit]) the frame is unwound without clearing
+ * them, which makes AddressSanitizer fail a check of its own in the
+ * cleanups further up.
  */
-__attribute__((noinline))	/* see StillKept */
+__attribute__((noinline))
 Tcl_Obj *
 MessageObj(const char *bytes, std::size_t length) noexcept
 {
     const auto *in = reinterpret_cast<const unsigned char *>(bytes);
-    /* Eight bytes at a time while none is 0 or above 0x7F (ASCII text). */
+    /* Sixteen bytes at a time while none is 0 or above 0x7F (ASCII text):
+     * a byte b has the high bit of (b - 1) | b set only then. */
     constexpr std::uint64_t ONES = 0x0101010101010101u, HIGH = 0x8080808080808080u;
     std::size_t i = 0;
-    for (std::uint64_t word; i + 8 <= length; i += 8) {
-	std::memcpy(&word, in + i, 8);
-	if (((word - ONES) | word) & HIGH) {
+    for (std::uint64_t word[2]; i + 16 <= length; i += 16) {
+	std::memcpy(word, in + i, 16);
+	if (((word[0] - ONES) | word[0] | (word[1] - ONES) | word[1]) & HIGH) {
 	    break;
 	}
     }
@@ -683,27 +691,6 @@ private:
 };
 
 /*
- * Log::StillKept for [foreach]'s visitor, out of line: whether record seq
- * is still kept (false too when the check fails: status says why).
- *
- * The visitor, which runs the script, keeps no local whose address is
- * taken: such a local gets AddressSanitizer's guard zones in its frame,
- * and when the script ends the thread ([thread::exit]) the frame is
- * unwound without clearing them, which makes AddressSanitizer fail a
- * check of its own in the cleanups further up. So the work that needs
- * such locals (this check, MessageObj) happens in calls that have
- * returned before the script runs.
- */
-__attribute__((noinline)) bool
-StillKept(const mmaplog::Log &log, std::uint64_t seq, mmaplog::State &known,
-	mmaplog::Status &status) noexcept
-{
-    bool kept = false;
-    status = log.StillKept(seq, known, kept);
-    return status == mmaplog::Status::Ok && kept;
-}
-
-/*
  * $log foreach varList ?-from seq? ?-count n? ?-last n? script
  *
  * Runs script in the caller's frame once per record of the range [read]
@@ -715,17 +702,11 @@ StillKept(const mmaplog::Log &log, std::uint64_t seq, mmaplog::State &known,
  * ends at the next number of the committed state at its start: records
  * appended meanwhile (by the script too) are not visited.
  *
- * [read] drops, after its walk, the records numbered below the final
- * state's oldest: writers overwrote them while it copied them. A loop
- * cannot take back a record its script has seen, so each record is
- * checked before the script runs on it: Log::Read hands it over copied
- * and checksummed, and it is used only if the committed state read
- * AFTER the copy still keeps it (oldest <= its number). A writer
- * publishes a state that drops a record before it writes over the
- * record's bytes, so a copy followed by a state that still keeps the
- * record holds none of the new bytes: it is the record, whole. Else the
- * record is skipped, as [read] would have dropped it, and the walk goes
- * on to the new oldest.
+ * A loop cannot take back a record its script has seen, so Log::Read
+ * hands a record over only if the committed state read after its copy
+ * still keeps it (see Log::Read): a record writers overwrote is skipped
+ * before any script sees it, as [read] would drop it, and the walk goes
+ * on from the new oldest.
  *
  * Script results as in Tcl's foreach: break ends the loop, continue
  * goes on, an error ends the command with the body line added to
@@ -757,6 +738,7 @@ LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
     if (ParseReadOptions(interp, objv, 3, objc - 1, request) != TCL_OK) {
 	return TCL_ERROR;
     }
+    request.ahead = 1;		/* the script may change the log */
     HeldObjs held;
     Tcl_Obj *vars[3] = {};
     for (TclSize i = 0; i < names; i++) {
@@ -767,25 +749,20 @@ LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
     const LogInUse inUse(lo);
     mmaplog::ReadResult result;
     mmaplog::Status status = mmaplog::Status::Ok;
-    mmaplog::Status checked = mmaplog::Status::Ok;	/* of the per-record checks */
-    mmaplog::State known;	/* the last state they read */
-    known.nextSeq = 0;		/* none yet */
     int code = TCL_OK;
     bool closed = false;
     try {
 	status = lo.log.Read(request, result, [&](std::uint64_t seq, std::int64_t time,
 		const char *bytes, std::uint32_t length) {
-	    if (!StillKept(lo.log, seq, known, checked)) {
-		return checked == mmaplog::Status::Ok;
-	    }
-	    for (TclSize i = 0; i < names; i++) {
-		Tcl_Obj *value = i == 0 ? Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq))
-			: i == 1 ? Tcl_NewWideIntObj(time) : MessageObj(bytes, length);
-		if (Tcl_ObjSetVar2(interp, vars[i], nullptr, value, TCL_LEAVE_ERR_MSG)
-			== nullptr) {
-		    code = TCL_ERROR;
-		    return false;
-		}
+	    if (Tcl_ObjSetVar2(interp, vars[0], nullptr,
+			Tcl_NewWideIntObj(static_cast<Tcl_WideInt>(seq)), TCL_LEAVE_ERR_MSG)
+			== nullptr
+		    || (names > 1 && Tcl_ObjSetVar2(interp, vars[1], nullptr,
+			Tcl_NewWideIntObj(time), TCL_LEAVE_ERR_MSG) == nullptr)
+		    || (names > 2 && Tcl_ObjSetVar2(interp, vars[2], nullptr,
+			MessageObj(bytes, length), TCL_LEAVE_ERR_MSG) == nullptr)) {
+		code = TCL_ERROR;
+		return false;
 	    }
 	    code = Tcl_EvalObjEx(interp, script, 0);
 	    if (code == TCL_CONTINUE) {
@@ -810,9 +787,6 @@ LogForeach(Tcl_Interp *interp, LogObject &lo, int objc, Tcl_Obj *const objv[])
     }
     if (closed) {
 	return FailIfClosed(interp, lo, "its foreach script ran");
-    }
-    if (checked != mmaplog::Status::Ok) {
-	status = checked;
     }
     status = ShrinkOrDamage(lo, status, result);
     if (status == mmaplog::Status::TooLong) {
