@@ -521,8 +521,19 @@ private:
 	    Sync &&sync) noexcept;
 
     /* known, the last committed state a reader saw, read again if the
-     * generation has moved since; read after the copies it vouches for. */
+     * generation has moved since; read after the copies it vouches for.
+     * The second form takes a generation already read (inside a guard,
+     * with GenerationAfterCopies). */
     Status Refresh(State &known) const noexcept;
+    Status Refresh(State &known, std::uint64_t generation) const noexcept {
+	return generation == known.generation ? Status::Ok : Snapshot(known);
+    }
+    /* The committed generation, loaded after the copies before it; the
+     * caller guards the access. */
+    std::uint64_t GenerationAfterCopies() const noexcept {
+	std::atomic_thread_fence(std::memory_order_acquire);
+	return Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_acquire));
+    }
 
     /*
      * Read's common case, many records under one guard. The walk's
@@ -549,6 +560,9 @@ private:
 	    std::uint64_t &generation) const noexcept;
 
     enum class Found { Record, Pad, Invalid, Fault };
+    /* What the header copied from area offset pos is (never Fault). */
+    Found CheckRecordHeader(std::uint64_t pos,
+	    const unsigned char header[RECORD_HEADER]) const noexcept;
     Found RecordHeaderAt(std::uint64_t pos, unsigned char header[RECORD_HEADER]) const noexcept;
     /* Where the record at pos really starts (pads and short ends wrap). */
     Found Normalise(std::uint64_t &pos, unsigned char header[RECORD_HEADER]) const noexcept;
@@ -645,15 +659,10 @@ inline Status Log::Snapshot(State &state) const noexcept {
 
 inline Status Log::Refresh(State &known) const noexcept {
     std::uint64_t generation = 0;
-    /* The copies' loads come before the generation's (as in Snapshot). */
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (!Guarded([&] {
-	    generation = Little64(Word<std::uint64_t>(H_GENERATION).load(
-		    std::memory_order_acquire));
-	})) {
+    if (!Guarded([&] { generation = GenerationAfterCopies(); })) {
 	return Status::Fault;
     }
-    return generation == known.generation ? Status::Ok : Snapshot(known);
+    return Refresh(known, generation);
 }
 
 /*
@@ -702,6 +711,11 @@ inline Log::Found Log::RecordHeaderAt(std::uint64_t pos,
     if (!Get(areaOffset_ + pos, header, RECORD_HEADER)) {
 	return Found::Fault;
     }
+    return CheckRecordHeader(pos, header);
+}
+
+inline Log::Found Log::CheckRecordHeader(std::uint64_t pos,
+	const unsigned char header[RECORD_HEADER]) const noexcept {
     const std::uint32_t magic = Load32(header + R_MAGIC);
     if (magic == PAD_MAGIC) {
 	return Found::Pad;
@@ -1138,16 +1152,16 @@ inline bool Log::CopyRun(Walk &walk, std::uint64_t from, std::uint64_t end,
 	    std::uint64_t pos = walk.pos + RECORD_HEADER <= area_ ? walk.pos : 0;
 	    unsigned char header[RECORD_HEADER];
 	    std::memcpy(header, area + pos, RECORD_HEADER);
-	    if (Load32(header + R_MAGIC) == PAD_MAGIC && pos != 0) {
+	    Found found = CheckRecordHeader(pos, header);
+	    if (found == Found::Pad && pos != 0) {
 		pos = 0;
 		std::memcpy(header, area, RECORD_HEADER);
+		found = CheckRecordHeader(pos, header);
 	    }
-	    const std::uint32_t length = Load32(header + R_LENGTH);
-	    if (Load32(header + R_MAGIC) != RECORD_MAGIC || Load64(header + R_SEQ) != walk.seq
-		    || Load32(header + R_HEAD_CHECK) != Crc32c(0, header, R_HEAD_CHECK)
-		    || RecordSize(length) > area_ - pos) {
+	    if (found != Found::Record || Load64(header + R_SEQ) != walk.seq) {
 		return;
 	    }
+	    const std::uint32_t length = Load32(header + R_LENGTH);
 	    if (walk.seq >= from) {
 		if (length > request.longest || length > BATCH_BYTES - used) {
 		    return;
@@ -1166,9 +1180,7 @@ inline bool Log::CopyRun(Walk &walk, std::uint64_t from, std::uint64_t end,
 	    walk.pos = pos + RecordSize(length);
 	    walk.seq++;
 	}
-	/* After the copies' loads, as in Refresh. */
-	std::atomic_thread_fence(std::memory_order_acquire);
-	generation = Little64(Word<std::uint64_t>(H_GENERATION).load(std::memory_order_acquire));
+	generation = GenerationAfterCopies();
     }, base_, base_ + size_) == nullptr;
 }
 
@@ -1204,13 +1216,11 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
     std::string payload;
     unsigned char header[RECORD_HEADER];
     const std::uint64_t budget = WALK_LAPS * area_;
-    /* Visit the copies the state read after them still keeps (its
-     * generation read already, or UINT64_MAX: not yet); skip to its
-     * oldest if the writers have dropped the walk's next record. */
-    const auto handOver = [&](const Copied *copies, std::size_t count, const char *bytes,
-	    std::uint64_t generation) -> Status {
-	const Status refreshed = generation == UINT64_MAX ? Refresh(known)
-		: generation == known.generation ? Status::Ok : Snapshot(known);
+    /* Visit the copies that known, refreshed after them, still keeps;
+     * skip to its oldest if the writers have dropped the walk's next
+     * record. */
+    const auto handOver = [&](Status refreshed, const Copied *copies, std::size_t count,
+	    const char *bytes) -> Status {
 	if (refreshed != Status::Ok) {
 	    return refreshed;
 	}
@@ -1235,8 +1245,8 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	    return Status::Fault;
 	}
 	if (copies > 0) {
-	    if ((status = handOver(batch.get(), copies, batchBytes.get(), generation))
-		    != Status::Ok) {
+	    if ((status = handOver(Refresh(known, generation), batch.get(), copies,
+		    batchBytes.get())) != Status::Ok) {
 		return status;
 	    }
 	    continue;
@@ -1306,7 +1316,7 @@ inline Status Log::Read(const ReadRequest &request, ReadResult &result, Visit &&
 	seq++;
 	if (one.seq >= from) {
 	    walk.wanted--;
-	    if ((status = handOver(&one, 1, payload.data(), UINT64_MAX)) != Status::Ok) {
+	    if ((status = handOver(Refresh(known), &one, 1, payload.data())) != Status::Ok) {
 		return status;
 	    }
 	}
